@@ -1,0 +1,1 @@
+//! Config files: schema, discovery, includes and expansion (DESIGN.md §2).

@@ -1,0 +1,8 @@
+//! brt: create and run package build roots for any CPU architecture.
+//!
+//! The library holds everything below the command line; `src/main.rs` and
+//! `src/cmd/` are the only places that know about clap and the terminal.
+
+pub mod arch;
+
+pub mod config;
