@@ -4,5 +4,7 @@
 //! `src/cmd/` are the only places that know about clap and the terminal.
 
 pub mod arch;
-
+pub mod binfmt;
 pub mod config;
+pub mod root;
+pub mod sandbox;

@@ -1,0 +1,136 @@
+//! The command line, as clap types only. `cmd/` turns these into settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "brt",
+    version,
+    about = "Create and run package build roots for any CPU architecture",
+    long_about = "brt creates and runs package build roots (RPM and Debian) for any CPU \
+                  architecture, using binfmt_misc and qemu-user for foreign ones."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Root config: a name (`fedora-rawhide-aarch64`, either arch spelling) or a path to a .toml file
+    #[arg(
+        short = 'r',
+        long = "root",
+        global = true,
+        value_name = "NAME|PATH.toml"
+    )]
+    pub root: Option<String>,
+    /// Where roots live
+    #[arg(
+        long,
+        global = true,
+        env = "BRT_BASEDIR",
+        default_value = "/var/lib/brt"
+    )]
+    pub basedir: PathBuf,
+    /// Where downloaded packages and metadata are cached
+    #[arg(
+        long,
+        global = true,
+        env = "BRT_CACHEDIR",
+        default_value = "/var/cache/brt"
+    )]
+    pub cachedir: PathBuf,
+    /// More output (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Never show progress bars (they are hidden anyway without a terminal)
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List configs with their root's state and size
+    List(ListArgs),
+    /// Print the fully resolved config of `-r NAME` and the files it came from
+    Config(ConfigArgs),
+    /// Show or fix how this host runs foreign binaries (binfmt_misc + qemu-user)
+    Binfmt(BinfmtArgs),
+    /// Print a shell completion script
+    Completions(CompletionsArgs),
+    /// Write brt's man pages into a directory
+    Manpages(ManpagesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Machine-readable output (the config plus its source files)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BinfmtArgs {
+    #[command(subcommand)]
+    pub action: Option<BinfmtAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BinfmtAction {
+    /// How each architecture (or ARCH) runs here, and the fix when it does not
+    Status {
+        /// Architecture, either spelling (default: all, or the root's with -r)
+        arch: Option<String>,
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make ARCH binaries runnable: mount binfmt_misc, register a static qemu with the F flag, verify
+    Ensure {
+        /// Architecture, either spelling (default: the root's, with -r)
+        arch: Option<String>,
+        /// Install the host's qemu-user-static package when it is missing
+        #[arg(long)]
+        install: bool,
+    },
+    /// Remove the entry brt registered for ARCH (never a host-managed one)
+    Remove {
+        /// Architecture, either spelling
+        arch: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManpagesArgs {
+    /// Output directory (created if needed)
+    pub dir: PathBuf,
+}

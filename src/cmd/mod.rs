@@ -1,0 +1,159 @@
+//! One module per subcommand; this file holds what they share: settings
+//! built from the command line and environment, output helpers, and the
+//! mapping from errors to exit codes.
+
+mod binfmt;
+mod config;
+mod docs;
+mod list;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command, GlobalArgs};
+use brt::binfmt::BinfmtError;
+use brt::config::{self as brt_config, ConfigDirs, ConfigError};
+
+/// Exit codes (documented in the README; keep both in sync).
+pub mod exit {
+    /// Success.
+    pub const OK: i32 = 0;
+    /// An error not covered below.
+    pub const ERROR: i32 = 1;
+    /// Bad command line (clap's own code).
+    pub const USAGE: i32 = 2;
+    /// A config could not be found, parsed or resolved.
+    pub const CONFIG: i32 = 3;
+    /// The host cannot run the root's architecture (binfmt_misc/qemu).
+    pub const EMULATION: i32 = 4;
+}
+
+/// A command line that parses but cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error("this command works on a root: add `-r NAME` (see `brt list`) or `-r PATH.toml`")]
+    NoRoot,
+    #[error("unknown architecture `{name}`; brt knows {known}")]
+    UnknownArch { name: String, known: String },
+}
+
+/// Everything a command needs, with the command line, config directories and
+/// environment already applied. Nothing below `cmd/` sees clap.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub root: Option<String>,
+    pub basedir: PathBuf,
+    /// Package and metadata cache; read by the installers (issues 4, 5).
+    #[allow(dead_code)]
+    pub cachedir: PathBuf,
+    pub verbosity: i8,
+    /// Whether progress bars may be drawn; read by the installers.
+    #[allow(dead_code)]
+    pub progress: bool,
+    pub config_dirs: ConfigDirs,
+}
+
+impl Settings {
+    fn new(g: GlobalArgs) -> Settings {
+        use std::io::IsTerminal;
+        let verbosity = if g.quiet { -1 } else { g.verbose as i8 };
+        Settings {
+            root: g.root,
+            basedir: g.basedir,
+            cachedir: g.cachedir,
+            verbosity,
+            progress: !g.no_progress && !g.quiet && std::io::stderr().is_terminal(),
+            config_dirs: ConfigDirs::from_env(),
+        }
+    }
+
+    /// The config named by `-r`, or an error saying `-r` is needed.
+    pub fn config(&self) -> Result<brt_config::Config> {
+        let spec = self.root.as_deref().ok_or(UsageError::NoRoot)?;
+        Ok(brt_config::load(spec, &self.config_dirs)?)
+    }
+
+    /// A status line on stderr, unless `-q`.
+    pub fn info(&self, msg: impl std::fmt::Display) {
+        if self.verbosity >= 0 {
+            eprintln!("{msg}");
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<i32> {
+    let settings = Settings::new(cli.global);
+    match cli.command {
+        Command::List(args) => list::run(&settings, args),
+        Command::Config(args) => config::run(&settings, args),
+        Command::Binfmt(args) => binfmt::run(&settings, args),
+        Command::Completions(args) => docs::completions(args),
+        Command::Manpages(args) => docs::manpages(args),
+    }
+}
+
+/// The exit code for an error, from the first cause brt knows.
+fn exit_code(err: &anyhow::Error) -> i32 {
+    for cause in err.chain() {
+        if cause.is::<ConfigError>() {
+            return exit::CONFIG;
+        }
+        if cause.is::<BinfmtError>() {
+            return exit::EMULATION;
+        }
+        if cause.is::<UsageError>() {
+            return exit::USAGE;
+        }
+    }
+    exit::ERROR
+}
+
+/// A hint for the first cause that has one.
+fn hint(err: &anyhow::Error) -> Option<String> {
+    err.chain().find_map(|cause| {
+        if let Some(e) = cause.downcast_ref::<BinfmtError>() {
+            return e.hint();
+        }
+        None
+    })
+}
+
+/// Print `error: …`, each cause, and a hint; return the exit code.
+pub fn report(err: &anyhow::Error) -> i32 {
+    // A closed stdout (`brt list | head`) is not an error.
+    if err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    }) {
+        return exit::OK;
+    }
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "error: {err}");
+    for cause in err.chain().skip(1) {
+        let _ = writeln!(stderr, "  caused by: {cause}");
+    }
+    if let Some(h) = hint(err) {
+        let _ = writeln!(stderr, "hint: {h}");
+    }
+    exit_code(err)
+}
+
+/// Resolve an arch argument, either spelling.
+pub fn parse_arch(name: &str) -> Result<&'static brt::arch::Arch> {
+    let known = || {
+        brt::arch::ARCHES
+            .iter()
+            .map(|a| format!("{} ({})", a.rpm, a.deb))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    brt::arch::Arch::find(name).ok_or_else(|| {
+        UsageError::UnknownArch {
+            name: name.to_string(),
+            known: known(),
+        }
+        .into()
+    })
+}

@@ -1,0 +1,112 @@
+//! Roots on disk (DESIGN.md §3): layout under the base dir and the state file.
+
+pub mod lock;
+mod state;
+
+pub use state::{RootState, State};
+
+use std::path::{Path, PathBuf};
+
+/// Where one root lives: `BASEDIR/NAME/`.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+impl Layout {
+    pub fn new(basedir: &Path, name: &str) -> Layout {
+        Layout {
+            name: name.to_string(),
+            dir: basedir.join(name),
+        }
+    }
+
+    /// The tree one chroots into.
+    pub fn root(&self) -> PathBuf {
+        self.dir.join("root")
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    pub fn lock_file(&self) -> PathBuf {
+        self.dir.join("lock")
+    }
+
+    /// Default result dir; `clean` never deletes it.
+    pub fn result_dir(&self) -> PathBuf {
+        self.dir.join("result")
+    }
+
+    /// Current state, derived from what is on disk.
+    pub fn state(&self) -> RootState {
+        State::read(self)
+    }
+}
+
+/// Disk usage of a tree in bytes (allocated blocks, hard links counted once,
+/// not crossing into other filesystems).
+pub fn disk_usage(path: &Path) -> u64 {
+    use std::collections::HashSet;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(top) = fs_err::symlink_metadata(path) else {
+        return 0;
+    };
+    let dev = top.dev();
+    let mut seen = HashSet::new();
+    let mut total = 0u64;
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let Ok(md) = fs_err::symlink_metadata(&p) else {
+            continue;
+        };
+        if md.dev() != dev {
+            continue;
+        }
+        if md.nlink() > 1 && !md.is_dir() && !seen.insert(md.ino()) {
+            continue;
+        }
+        total += md.blocks() * 512;
+        if md.is_dir() {
+            if let Ok(rd) = fs_err::read_dir(&p) {
+                stack.extend(rd.flatten().map(|e| e.path()));
+            }
+        }
+    }
+    total
+}
+
+/// `12.3 MiB` style.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes() {
+        for (n, s) in [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1024, "1.0 KiB"),
+            (5 * 1024 * 1024 + 512 * 1024, "5.5 MiB"),
+        ] {
+            assert_eq!(human_size(n), s);
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Run a command inside a root (DESIGN.md §6): new mount, pid, uts and ipc
+//! namespaces (and net unless the network is on), a private `/`, the root
+//! bound and pivoted into, fresh proc, read-only sys, a minimal /dev, binds,
+//! then the command under a small pid 1 that reaps and forwards signals.
+//!
+//! Nothing leaks: the mounts live in a namespace that dies with its last
+//! process, pid 1 dies with brt (PDEATHSIG), and everything in the pid
+//! namespace dies with pid 1.
+
+mod exec;
+mod init;
+pub mod plan;
+mod pty;
+mod status;
+mod sys;
+
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+use nix::sys::wait::waitpid;
+
+pub use init::SETUP_FAILED;
+
+/// PATH inside a root unless the caller sets one.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A host path mounted into the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bind {
+    pub source: PathBuf,
+    /// Path inside the root.
+    pub target: PathBuf,
+    pub readonly: bool,
+}
+
+/// Everything that defines one sandboxed command.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// The tree to enter (host path).
+    pub root: PathBuf,
+    pub argv: Vec<String>,
+    /// The complete environment (nothing is inherited).
+    pub env: Vec<(String, String)>,
+    /// Working directory inside the root.
+    pub cwd: PathBuf,
+    /// Drop to this uid/gid before exec (`None`: stay root).
+    pub user: Option<(u32, u32)>,
+    pub hostname: String,
+    pub network: bool,
+    pub binds: Vec<Bind>,
+    /// Host interpreter to bind at the same path (binfmt entry without `F`).
+    pub interpreter: Option<PathBuf>,
+    /// Give the command a pseudo-terminal relayed to brt's own.
+    pub pty: bool,
+}
+
+impl Spec {
+    pub fn new(root: PathBuf, argv: Vec<String>) -> Spec {
+        Spec {
+            root,
+            argv,
+            env: vec![("PATH".into(), DEFAULT_PATH.into())],
+            cwd: "/".into(),
+            user: None,
+            hostname: "brt".into(),
+            network: false,
+            binds: Vec::new(),
+            interpreter: None,
+            pty: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot create the sandbox's {what}")]
+    Prepare {
+        what: &'static str,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("cannot start the sandbox for `{}`", root.display())]
+    Clone {
+        root: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("sandbox setup failed in `{}`: {message}", root.display())]
+    Setup { root: PathBuf, message: String },
+    /// The command could not be executed (status 126/127).
+    #[error("{message}")]
+    Exec { message: String, code: i32 },
+}
+
+/// pid 1's host pid, for the parent's signal handlers.
+static PID1: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward_to_pid1(sig: libc::c_int) {
+    let pid = PID1.load(Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe {
+            libc::kill(pid, sig);
+        }
+    }
+}
+
+/// Run `spec`; returns the command's exit status (128+N for signal N).
+pub fn run(spec: &Spec) -> Result<i32, SandboxError> {
+    let prepare = |what| move |source| SandboxError::Prepare { what, source };
+    let steps = plan::plan(spec);
+    let (err_r, err_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(prepare("error pipe"))?;
+    let (life_r, life_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(prepare("life pipe"))?;
+    let pty = if spec.pty {
+        Some(pty::Pty::open().map_err(prepare("pseudo-terminal"))?)
+    } else {
+        None
+    };
+
+    let mut flags = CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC;
+    if !spec.network {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    let io = init::ChildIo {
+        errors: err_w,
+        life: life_r,
+        pty_slave: pty
+            .as_ref()
+            .and_then(|p| p.slave.as_ref())
+            .map(|s| s.try_clone())
+            .transpose()
+            .map_err(|e| SandboxError::Prepare {
+                what: "pseudo-terminal",
+                source: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            })?,
+    };
+    let mut child_fn = || -> isize {
+        drop_in_child(&life_w, pty.as_ref().map(|p| &p.master));
+        init::pid1(spec, &steps, &io)
+    };
+    let pid = sys::clone_pid1(flags, &mut child_fn).map_err(|source| SandboxError::Clone {
+        root: spec.root.clone(),
+        source,
+    })?;
+    drop(io);
+    PID1.store(pid.as_raw(), Ordering::Relaxed);
+
+    let relay_result = match pty {
+        Some(mut p) => {
+            sys::set_handler(Signal::SIGTERM, forward_to_pid1);
+            sys::set_handler(Signal::SIGHUP, forward_to_pid1);
+            p.relay()
+        }
+        None => {
+            // Like system(3): the keyboard's SIGINT/SIGQUIT reach the command
+            // directly (same process group); brt waits for it to decide.
+            sys::set_disposition(Signal::SIGINT, true);
+            sys::set_disposition(Signal::SIGQUIT, true);
+            sys::set_handler(Signal::SIGTERM, forward_to_pid1);
+            sys::set_handler(Signal::SIGHUP, forward_to_pid1);
+            Ok(())
+        }
+    };
+    let ws = loop {
+        match waitpid(pid, None) {
+            Ok(ws) => break ws,
+            Err(nix::Error::EINTR) => continue,
+            Err(source) => {
+                return Err(SandboxError::Clone {
+                    root: spec.root.clone(),
+                    source,
+                });
+            }
+        }
+    };
+    PID1.store(0, Ordering::Relaxed);
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+    ] {
+        sys::set_disposition(s, false);
+    }
+    drop(life_w);
+    let _ = relay_result;
+
+    let code = status::code(ws);
+    let mut message = String::new();
+    let _ = std::fs::File::from(err_r).read_to_string(&mut message);
+    if !message.is_empty() {
+        if code == SETUP_FAILED {
+            return Err(SandboxError::Setup {
+                root: spec.root.clone(),
+                message,
+            });
+        }
+        return Err(SandboxError::Exec { message, code });
+    }
+    Ok(code)
+}
+
+/// In pid 1: close brt's ends of the pipes and the pty master.
+fn drop_in_child(life_w: &OwnedFd, master: Option<&OwnedFd>) {
+    let _ = nix::unistd::close(life_w.as_raw_fd());
+    if let Some(m) = master {
+        let _ = nix::unistd::close(m.as_raw_fd());
+    }
+}

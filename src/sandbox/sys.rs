@@ -1,0 +1,212 @@
+//! The syscalls the sandbox performs, behind a trait so the executor's order
+//! can be tested without root, and the only `unsafe` in brt's sandbox.
+
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use nix::mount::MsFlags;
+use nix::sys::stat::{Mode, SFlag};
+
+/// What the executor needs from the kernel.
+pub trait Sys {
+    fn mount(
+        &mut self,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> nix::Result<()>;
+    /// chdir(root); pivot_root(".", "."); umount2(".", MNT_DETACH); chdir("/").
+    fn pivot_root(&mut self, root: &Path) -> nix::Result<()>;
+    fn mknod_char(&mut self, path: &Path, major: u64, minor: u64, mode: u32) -> nix::Result<()>;
+    fn symlink(&mut self, target: &Path, link: &Path) -> nix::Result<()>;
+    /// Create `path` and its parents as directories, if missing.
+    fn mkdir_all(&mut self, path: &Path) -> nix::Result<()>;
+    /// Create an empty file at `path` (and its parent dirs), if missing.
+    fn touch(&mut self, path: &Path) -> nix::Result<()>;
+    /// Open a host path as an `O_PATH` fd, to mount it after the pivot.
+    fn open_path(&mut self, path: &Path) -> nix::Result<(OwnedFd, bool)>;
+    fn loopback_up(&mut self) -> nix::Result<()>;
+}
+
+/// The real kernel.
+pub struct RealSys;
+
+impl Sys for RealSys {
+    fn mount(
+        &mut self,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> nix::Result<()> {
+        nix::mount::mount(source, target, fstype, flags, data)
+    }
+
+    fn pivot_root(&mut self, root: &Path) -> nix::Result<()> {
+        // pivot_root(".", ".") stacks the old root on top of the new one;
+        // detaching it leaves only the new root, with no directory needed
+        // inside it for the old one (pivot_root(2), "NOTES").
+        nix::unistd::chdir(root)?;
+        nix::unistd::pivot_root(".", ".")?;
+        nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH)?;
+        nix::unistd::chdir("/")
+    }
+
+    fn mknod_char(&mut self, path: &Path, major: u64, minor: u64, mode: u32) -> nix::Result<()> {
+        let dev = nix::sys::stat::makedev(major, minor);
+        nix::sys::stat::mknod(path, SFlag::S_IFCHR, Mode::from_bits_truncate(mode), dev)?;
+        // mknod honours the umask; the nodes must be world-usable.
+        nix::sys::stat::fchmodat(
+            None,
+            path,
+            Mode::from_bits_truncate(mode),
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )
+    }
+
+    fn symlink(&mut self, target: &Path, link: &Path) -> nix::Result<()> {
+        nix::unistd::symlinkat(target, None, link)
+    }
+
+    fn mkdir_all(&mut self, path: &Path) -> nix::Result<()> {
+        fs_err::create_dir_all(path)
+            .map_err(|e| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+    }
+
+    fn touch(&mut self, path: &Path) -> nix::Result<()> {
+        if let Some(parent) = path.parent() {
+            self.mkdir_all(parent)?;
+        }
+        match nix::fcntl::open(
+            path,
+            nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        ) {
+            Ok(fd) => nix::unistd::close(fd),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn open_path(&mut self, path: &Path) -> nix::Result<(OwnedFd, bool)> {
+        let fd = nix::fcntl::open(
+            path,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        // SAFETY: `open` just returned this fd and nothing else owns it.
+        let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let is_dir = nix::sys::stat::fstat(fd.as_raw_fd())?.st_mode & libc::S_IFMT == libc::S_IFDIR;
+        Ok((fd, is_dir))
+    }
+
+    fn loopback_up(&mut self) -> nix::Result<()> {
+        use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+        let sock = socket(
+            AddressFamily::Inet,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )?;
+        // SAFETY: ifreq is plain old data; zeroed is a valid value.
+        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+            *dst = *src as libc::c_char;
+        }
+        // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the ifreq we own.
+        unsafe {
+            if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+                return Err(nix::Error::last());
+            }
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+                return Err(nix::Error::last());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Make `fd` the controlling terminal of the calling session leader.
+pub fn set_controlling_tty(fd: RawFd) -> nix::Result<()> {
+    // SAFETY: TIOCSCTTY takes an int argument and touches no memory of ours.
+    if unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) } < 0 {
+        return Err(nix::Error::last());
+    }
+    Ok(())
+}
+
+/// The window size of terminal `fd`.
+pub fn window_size(fd: BorrowedFd<'_>) -> Option<libc::winsize> {
+    // SAFETY: winsize is plain old data; TIOCGWINSZ fills the one we own.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        (libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) == 0).then_some(ws)
+    }
+}
+
+pub fn set_window_size(fd: BorrowedFd<'_>, ws: &libc::winsize) {
+    // SAFETY: TIOCSWINSZ reads the winsize we pass.
+    unsafe {
+        libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, ws);
+    }
+}
+
+/// Create the sandbox's first process (pid 1 of new namespaces) running `f`.
+///
+/// Uses clone(2) rather than fork+unshare so that brt itself stays in the
+/// host's namespaces and the child is pid 1 of the new pid namespace at once.
+pub fn clone_pid1(
+    flags: nix::sched::CloneFlags,
+    f: &mut dyn FnMut() -> isize,
+) -> nix::Result<nix::unistd::Pid> {
+    let mut stack = vec![0u8; 1 << 20];
+    // SAFETY: without CLONE_VM the child gets a copy-on-write copy of our
+    // memory, like fork; brt is single-threaded here (downloads and other
+    // threads are finished before any sandbox starts), so no lock can be
+    // held by a thread that does not exist in the child. The stack outlives
+    // the call in the parent, and the child has its own copy.
+    unsafe { nix::sched::clone(Box::new(f), &mut stack, flags, Some(libc::SIGCHLD)) }
+}
+
+/// fork(2) for pid 1 starting the command.
+pub fn fork() -> nix::Result<nix::unistd::ForkResult> {
+    // SAFETY: pid 1 is single-threaded (it was just cloned from a
+    // single-threaded brt), so the child may allocate and run normal code.
+    unsafe { nix::unistd::fork() }
+}
+
+/// Exit now, without running destructors or flushing std's buffers that
+/// belong to the parent's copy of memory.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is always safe to call; it never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// Install `handler` for `sig` without SA_RESTART, so blocking calls in
+/// the parent (poll) return EINTR and the loop can act on it.
+pub fn set_handler(sig: nix::sys::signal::Signal, handler: extern "C" fn(libc::c_int)) {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, sigaction};
+    let action = SigAction::new(
+        SigHandler::Handler(handler),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the handlers brt installs only touch atomics and call kill(2),
+    // both async-signal-safe.
+    let _ = unsafe { sigaction(sig, &action) };
+}
+
+/// Set `sig` to ignored or default.
+pub fn set_disposition(sig: nix::sys::signal::Signal, ignore: bool) {
+    use nix::sys::signal::{SigHandler, signal};
+    let h = if ignore {
+        SigHandler::SigIgn
+    } else {
+        SigHandler::SigDfl
+    };
+    // SAFETY: SIG_IGN/SIG_DFL are not functions; nothing can run unsafely.
+    let _ = unsafe { signal(sig, h) };
+}

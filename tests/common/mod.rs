@@ -1,0 +1,192 @@
+//! Helpers shared by the integration test binaries.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+
+use brt::binfmt::{BinfmtMisc, Entry};
+
+/// `brt` with a private base and cache dir, and no user config dirs.
+pub struct Brt {
+    pub tmp: tempfile::TempDir,
+}
+
+impl Brt {
+    pub fn new() -> Brt {
+        Brt {
+            tmp: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn basedir(&self) -> PathBuf {
+        self.tmp.path().join("lib")
+    }
+
+    pub fn cachedir(&self) -> PathBuf {
+        self.tmp.path().join("cache")
+    }
+
+    /// HOME for the child, so `~/.config/brt` is the test's own.
+    pub fn home(&self) -> PathBuf {
+        self.tmp.path().join("home")
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_brt"));
+        c.env("BRT_BASEDIR", self.basedir())
+            .env("BRT_CACHEDIR", self.cachedir())
+            .env("HOME", self.home())
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("BRT_QEMU_PATH");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Root-only tests need root; the suite is meant to run as root (CI is).
+pub fn require_root() {
+    assert!(
+        is_root(),
+        "this test needs root (a real kernel, mounts, binfmt_misc): run the suite as root"
+    );
+}
+
+static BINFMT_LOCK: Mutex<()> = Mutex::new(());
+
+/// Exclusive use of the host's binfmt_misc for one test. On drop, the host's
+/// entries are put back exactly as they were: removed ones re-registered,
+/// enabled state restored, and entries the test added removed.
+pub struct BinfmtSnapshot {
+    pub fs: BinfmtMisc,
+    before: Vec<(Entry, String)>,
+    _thread: MutexGuard<'static, ()>,
+    _file: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl BinfmtSnapshot {
+    pub fn take() -> BinfmtSnapshot {
+        let thread = BINFMT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        // Other test binaries may run concurrently under nextest: lock across processes.
+        let file = fs_err::File::create("/tmp/brt-tests-binfmt.lock")
+            .unwrap()
+            .into_parts()
+            .0;
+        let file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).unwrap();
+        let fs = BinfmtMisc::default();
+        fs.mount().unwrap();
+        let before = fs
+            .entries()
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                let text = fs_err::read_to_string(fs.dir.join(&e.name)).unwrap();
+                (e, text)
+            })
+            .collect();
+        BinfmtSnapshot {
+            fs,
+            before,
+            _thread: thread,
+            _file: file,
+        }
+    }
+
+    /// Texts of all entries, for comparing before/after.
+    pub fn texts(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self
+            .fs
+            .entries()
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                let t = fs_err::read_to_string(self.fs.dir.join(&e.name)).unwrap();
+                (e.name, t)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn before_texts(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self
+            .before
+            .iter()
+            .map(|(e, t)| (e.name.clone(), t.clone()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Remove every entry (host's included, restored on drop) that claims `arch`.
+    pub fn clear_arch(&self, arch: &brt::arch::Arch) {
+        for e in self.fs.entries().unwrap() {
+            if e.matches_arch(arch) {
+                self.fs.remove(&e.name).unwrap();
+            }
+        }
+    }
+
+    fn restore(&self) {
+        let now = self.fs.entries().unwrap_or_default();
+        for e in &now {
+            if !self.before.iter().any(|(b, _)| b.name == e.name) {
+                let _ = self.fs.remove(&e.name);
+            }
+        }
+        for (b, text) in &self.before {
+            let path = self.fs.dir.join(&b.name);
+            match fs_err::read_to_string(&path) {
+                Ok(t) if &t == text => continue,
+                Ok(_) => {
+                    let _ = self.fs.remove(&b.name);
+                }
+                Err(_) => {}
+            }
+            let mut e = b.clone();
+            e.enabled = true;
+            self.fs.register(&e).expect("restore a host binfmt entry");
+            if !b.enabled {
+                self.fs.set_enabled(&b.name, false).unwrap();
+            }
+        }
+    }
+}
+
+impl Drop for BinfmtSnapshot {
+    fn drop(&mut self) {
+        self.restore();
+        let after = self.texts();
+        let before = self.before_texts();
+        if !std::thread::panicking() {
+            assert_eq!(after, before, "host binfmt entries changed by the test");
+        }
+    }
+}
+
+/// Write `arch`'s probe ELF to `dir` and run it; true when it exits 42.
+pub fn run_probe(dir: &Path, arch: &brt::arch::Arch) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(format!("probe-{}", arch.rpm));
+    fs_err::write(&p, arch.probe_elf()).unwrap();
+    fs_err::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    Command::new(&p)
+        .status()
+        .map(|s| s.code() == Some(42))
+        .unwrap_or(false)
+}

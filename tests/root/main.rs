@@ -1,0 +1,6 @@
+//! Root-only end-to-end tests on the real kernel: binfmt_misc and qemu-user.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod binfmt;
