@@ -64,6 +64,8 @@ pub enum Command {
     Config(ConfigArgs),
     /// Show or fix how this host runs foreign binaries (binfmt_misc + qemu-user)
     Binfmt(BinfmtArgs),
+    /// Interactive login shell in the root, or `shell -- CMD ARGS...` to run one command
+    Shell(ShellArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
     /// Write brt's man pages into a directory
@@ -133,4 +135,26 @@ pub enum Shell {
 pub struct ManpagesArgs {
     /// Output directory (created if needed)
     pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    /// Run as the unprivileged build user (uid of the invoking user via SUDO_UID, else 1000)
+    #[arg(long)]
+    pub user: bool,
+    /// Working directory inside the root
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Bind a host path into the root: SRC:DST, or SRC:DST:ro for read-only (repeatable)
+    #[arg(long = "bind", value_name = "SRC:DST[:ro]")]
+    pub binds: Vec<String>,
+    /// Give the root the host's network (default: config `build.network`, normally off)
+    #[arg(long, conflicts_with = "disable_network")]
+    pub enable_network: bool,
+    /// Only loopback inside the root
+    #[arg(long)]
+    pub disable_network: bool,
+    /// Command and arguments to run instead of a login shell
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }

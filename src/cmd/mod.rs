@@ -6,6 +6,7 @@ mod binfmt;
 mod config;
 mod docs;
 mod list;
+mod shell;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,6 +29,10 @@ pub mod exit {
     pub const CONFIG: i32 = 3;
     /// The host cannot run the root's architecture (binfmt_misc/qemu).
     pub const EMULATION: i32 = 4;
+    /// The root does not exist or is not ready.
+    pub const ROOT: i32 = 5;
+    /// The sandbox could not be set up (mounts, namespaces).
+    pub const SANDBOX: i32 = 6;
 }
 
 /// A command line that parses but cannot work.
@@ -35,6 +40,8 @@ pub mod exit {
 pub enum UsageError {
     #[error("this command works on a root: add `-r NAME` (see `brt list`) or `-r PATH.toml`")]
     NoRoot,
+    #[error("bad --bind `{text}`: expected SRC:DST or SRC:DST:ro, with DST absolute")]
+    BadBind { text: String },
     #[error("unknown architecture `{name}`; brt knows {known}")]
     UnknownArch { name: String, known: String },
 }
@@ -89,6 +96,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::List(args) => list::run(&settings, args),
         Command::Config(args) => config::run(&settings, args),
         Command::Binfmt(args) => binfmt::run(&settings, args),
+        Command::Shell(args) => shell::run(&settings, args),
         Command::Completions(args) => docs::completions(args),
         Command::Manpages(args) => docs::manpages(args),
     }
@@ -106,6 +114,12 @@ fn exit_code(err: &anyhow::Error) -> i32 {
         if cause.is::<UsageError>() {
             return exit::USAGE;
         }
+        if cause.is::<brt::root::RootError>() {
+            return exit::ROOT;
+        }
+        if cause.is::<brt::sandbox::SandboxError>() {
+            return exit::SANDBOX;
+        }
     }
     exit::ERROR
 }
@@ -115,6 +129,9 @@ fn hint(err: &anyhow::Error) -> Option<String> {
     err.chain().find_map(|cause| {
         if let Some(e) = cause.downcast_ref::<BinfmtError>() {
             return e.hint();
+        }
+        if let Some(e) = cause.downcast_ref::<brt::root::RootError>() {
+            return Some(e.hint());
         }
         None
     })

@@ -44,6 +44,42 @@ impl Layout {
     pub fn state(&self) -> RootState {
         State::read(self)
     }
+
+    /// Ok when the root exists and is ready to use.
+    pub fn require_ready(&self) -> Result<(), RootError> {
+        match self.state() {
+            RootState::Ready => Ok(()),
+            RootState::Absent => Err(RootError::Missing {
+                name: self.name.clone(),
+            }),
+            state => Err(RootError::NotReady {
+                name: self.name.clone(),
+                state,
+            }),
+        }
+    }
+}
+
+/// A root that cannot be used as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum RootError {
+    #[error("root `{name}` does not exist")]
+    Missing { name: String },
+    #[error("root `{name}` is {state}, not ready")]
+    NotReady { name: String, state: RootState },
+}
+
+impl RootError {
+    pub fn hint(&self) -> String {
+        match self {
+            RootError::Missing { name } => format!(
+                "create it with `brt -r {name} import ROOTFS.tar` (a rootfs tarball or directory)"
+            ),
+            RootError::NotReady { name, .. } => format!(
+                "an earlier command was interrupted; recreate it with `brt -r {name} import --replace ROOTFS.tar`"
+            ),
+        }
+    }
 }
 
 /// Disk usage of a tree in bytes (allocated blocks, hard links counted once,

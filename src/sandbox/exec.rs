@@ -1,8 +1,8 @@
 //! Perform a plan's steps through [`Sys`].
 
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
+use std::os::fd::OwnedFd;
+use std::path::Path;
 
 use nix::mount::MsFlags;
 
@@ -22,31 +22,41 @@ impl std::fmt::Display for StepError {
     }
 }
 
-/// Run `steps`. `pty_slave` is the fd to bind for [`Source::PtySlave`].
+/// Run `steps`. `pty_slave` is the path of the terminal to bind for
+/// [`Source::PtySlave`] (by name: an fd opened before the namespace was
+/// created refers to the host's mount, which cannot be cloned from here).
 pub fn execute(
     sys: &mut dyn Sys,
     steps: &[Step],
-    pty_slave: Option<RawFd>,
+    pty_slave: Option<&Path>,
 ) -> Result<(), StepError> {
-    // Host-side sources are opened before the pivot hides the host.
-    let mut opened: HashMap<PathBuf, (OwnedFd, bool)> = HashMap::new();
-    for step in steps {
-        if let Step::Bind {
-            source: Source::Host(p),
-            ..
-        } = step
-        {
-            if !opened.contains_key(p) {
-                let fd = sys.open_path(p).map_err(|errno| StepError {
-                    step: format!("open bind source `{}`", p.display()),
-                    errno,
-                })?;
-                opened.insert(p.clone(), fd);
-            }
-        }
+    // Bind sources live on the host: clone them into detached mount trees
+    // before the pivot makes the host unreachable, attach them after it.
+    // One tree per bind step: attaching moves a tree, so two binds of the
+    // same source need two clones.
+    let mut trees: HashMap<usize, (OwnedFd, bool)> = HashMap::new();
+    for (i, step) in steps.iter().enumerate() {
+        let Step::Bind { source, .. } = step else {
+            continue;
+        };
+        let (what, tree) = match source {
+            Source::Host(p) => (format!("`{}`", p.display()), p.as_path()),
+            Source::PtySlave => (
+                "the terminal".to_string(),
+                pty_slave.ok_or(StepError {
+                    step: "bind the terminal".into(),
+                    errno: nix::Error::EBADF,
+                })?,
+            ),
+        };
+        let tree = sys.clone_tree(tree).map_err(|errno| StepError {
+            step: format!("open bind source {what}"),
+            errno,
+        })?;
+        trees.insert(i, tree);
     }
-    for step in steps {
-        run_step(sys, step, &opened, pty_slave).map_err(|errno| StepError {
+    for (i, step) in steps.iter().enumerate() {
+        run_step(sys, step, trees.get(&i)).map_err(|errno| StepError {
             step: describe(step),
             errno,
         })?;
@@ -73,16 +83,7 @@ fn describe(step: &Step) -> String {
     }
 }
 
-fn fd_path(fd: RawFd) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{fd}"))
-}
-
-fn run_step(
-    sys: &mut dyn Sys,
-    step: &Step,
-    opened: &HashMap<PathBuf, (OwnedFd, bool)>,
-    pty_slave: Option<RawFd>,
-) -> nix::Result<()> {
+fn run_step(sys: &mut dyn Sys, step: &Step, tree: Option<&(OwnedFd, bool)>) -> nix::Result<()> {
     let none = None::<&Path>;
     match step {
         Step::MakeRootPrivate => sys.mount(
@@ -147,29 +148,15 @@ fn run_step(
             )
         }
         Step::Bind {
-            source,
-            target,
-            readonly,
+            target, readonly, ..
         } => {
-            let (src, is_dir) = match source {
-                Source::Host(p) => {
-                    let (fd, is_dir) = &opened[p];
-                    (fd_path(fd.as_raw_fd()), *is_dir)
-                }
-                Source::PtySlave => (fd_path(pty_slave.ok_or(nix::Error::EBADF)?), false),
-            };
-            if is_dir {
+            let (tree, is_dir) = tree.ok_or(nix::Error::EBADF)?;
+            if *is_dir {
                 sys.mkdir_all(target)?;
             } else {
                 sys.touch(target)?;
             }
-            sys.mount(
-                Some(&src),
-                target,
-                None,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None,
-            )?;
+            sys.attach_tree(tree, target)?;
             if *readonly {
                 // MS_RDONLY is ignored on the first bind: remount to apply it.
                 sys.mount(
@@ -238,10 +225,14 @@ mod tests {
             self.calls.push(format!("touch {}", path.display()));
             Ok(())
         }
-        fn open_path(&mut self, path: &Path) -> nix::Result<(OwnedFd, bool)> {
-            self.calls.push(format!("open {}", path.display()));
+        fn clone_tree(&mut self, path: &Path) -> nix::Result<(OwnedFd, bool)> {
+            self.calls.push(format!("clone {}", path.display()));
             let f = fs_err::File::open("/dev/null").unwrap().into_parts().0;
             Ok((f.into(), path.ends_with("dir")))
+        }
+        fn attach_tree(&mut self, _: &OwnedFd, target: &Path) -> nix::Result<()> {
+            self.calls.push(format!("attach {}", target.display()));
+            Ok(())
         }
         fn loopback_up(&mut self) -> nix::Result<()> {
             self.calls.push("lo up".into());
@@ -266,7 +257,7 @@ mod tests {
                 .position(|c| c.starts_with(prefix))
                 .unwrap_or_else(|| panic!("{prefix} in {calls:?}"))
         };
-        assert!(at("open /host/dir") < at("mount  / bind"));
+        assert!(at("clone /host/dir") < at("mount  / bind"));
         assert!(at("mount  / bind") < at("mount /r /r"));
         assert!(at("mount /r /r") < at("pivot /r"));
         assert!(at("pivot /r") < at("mount proc /proc proc"));
@@ -274,8 +265,8 @@ mod tests {
             calls.contains(&"mount sysfs /sys sysfs ro".to_string()),
             "{calls:?}"
         );
-        let bind = at("mount /proc/self/fd/");
-        assert!(calls[bind].contains(" /in/dir bind"), "{calls:?}");
+        let bind = at("attach /in/dir");
+        assert!(bind > at("pivot /r"));
         assert_eq!(calls[bind + 1], "mount  /in/dir bind ro");
         assert!(
             !calls.iter().any(|c| c == "touch /in/dir"),

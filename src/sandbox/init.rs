@@ -69,7 +69,11 @@ pub fn pid1(spec: &Spec, steps: &[Step], io: &ChildIo) -> ! {
         fail(&io.errors, SETUP_FAILED, &format!("set hostname: {e}"));
     }
     let slave = io.pty_slave.as_ref().map(|f| f.as_raw_fd());
-    if let Err(e) = super::exec::execute(&mut RealSys, steps, slave) {
+    let slave_path = io
+        .pty_slave
+        .as_ref()
+        .and_then(|f| nix::unistd::ttyname(f).ok());
+    if let Err(e) = super::exec::execute(&mut RealSys, steps, slave_path.as_deref()) {
         fail(&io.errors, SETUP_FAILED, &e.to_string());
     }
 

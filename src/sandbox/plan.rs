@@ -59,7 +59,7 @@ pub const DEVICES: &[Dev] = &[
 ];
 
 /// Where a bind's source comes from: opened on the host before the pivot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Source {
     /// A host path, opened `O_PATH` before pivot_root.
     Host(PathBuf),

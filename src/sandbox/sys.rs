@@ -25,10 +25,19 @@ pub trait Sys {
     fn mkdir_all(&mut self, path: &Path) -> nix::Result<()>;
     /// Create an empty file at `path` (and its parent dirs), if missing.
     fn touch(&mut self, path: &Path) -> nix::Result<()>;
-    /// Open a host path as an `O_PATH` fd, to mount it after the pivot.
-    fn open_path(&mut self, path: &Path) -> nix::Result<(OwnedFd, bool)>;
+    /// Clone the mount at a host path into a
+    /// detached mount tree (open_tree(2) with `OPEN_TREE_CLONE`), so it can
+    /// be attached after the pivot has made the host unreachable. Returns the
+    /// tree and whether it is a directory.
+    fn clone_tree(&mut self, path: &Path) -> nix::Result<(OwnedFd, bool)>;
+    /// Attach a detached tree at `target` (move_mount(2)).
+    fn attach_tree(&mut self, tree: &OwnedFd, target: &Path) -> nix::Result<()>;
     fn loopback_up(&mut self) -> nix::Result<()>;
 }
+
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const AT_RECURSIVE: libc::c_uint = 0x8000;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
 
 /// The real kernel.
 pub struct RealSys;
@@ -90,16 +99,42 @@ impl Sys for RealSys {
         }
     }
 
-    fn open_path(&mut self, path: &Path) -> nix::Result<(OwnedFd, bool)> {
-        let fd = nix::fcntl::open(
-            path,
-            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )?;
-        // SAFETY: `open` just returned this fd and nothing else owns it.
-        let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    fn clone_tree(&mut self, path: &Path) -> nix::Result<(OwnedFd, bool)> {
+        let path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+            .map_err(|_| nix::Error::EINVAL)?;
+        let dirfd = libc::AT_FDCWD;
+        let flags = OPEN_TREE_CLONE | AT_RECURSIVE | libc::O_CLOEXEC as libc::c_uint;
+        // SAFETY: open_tree reads the NUL-terminated path we own and returns
+        // a new fd or -1; it writes no memory of ours.
+        let fd = unsafe { libc::syscall(libc::SYS_open_tree, dirfd, path.as_ptr(), flags) };
+        if fd < 0 {
+            return Err(nix::Error::last());
+        }
+        // SAFETY: the kernel just returned this fd and nothing else owns it.
+        let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as RawFd) };
         let is_dir = nix::sys::stat::fstat(fd.as_raw_fd())?.st_mode & libc::S_IFMT == libc::S_IFDIR;
         Ok((fd, is_dir))
+    }
+
+    fn attach_tree(&mut self, tree: &OwnedFd, target: &Path) -> nix::Result<()> {
+        let target = std::ffi::CString::new(target.as_os_str().as_encoded_bytes())
+            .map_err(|_| nix::Error::EINVAL)?;
+        let empty = std::ffi::CString::default();
+        // SAFETY: move_mount reads the two NUL-terminated strings we own.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_move_mount,
+                tree.as_raw_fd(),
+                empty.as_ptr(),
+                libc::AT_FDCWD,
+                target.as_ptr(),
+                MOVE_MOUNT_F_EMPTY_PATH,
+            )
+        };
+        if r < 0 {
+            return Err(nix::Error::last());
+        }
+        Ok(())
     }
 
     fn loopback_up(&mut self) -> nix::Result<()> {

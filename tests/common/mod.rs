@@ -190,3 +190,41 @@ pub fn run_probe(dir: &Path, arch: &brt::arch::Arch) -> bool {
         .map(|s| s.code() == Some(42))
         .unwrap_or(false)
 }
+
+/// A real Debian arm64 tree (bash, coreutils, busybox, libc from the
+/// mirror), made once by `scripts/fixtures/arm64-rootfs` and cached.
+pub fn arm64_rootfs() -> PathBuf {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixtures");
+    fs_err::create_dir_all(&fixtures).unwrap();
+    let out = fixtures.join("arm64-rootfs");
+    let lock = fs_err::File::create(fixtures.join("lock"))
+        .unwrap()
+        .into_parts()
+        .0;
+    let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).unwrap();
+    let status =
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fixtures/arm64-rootfs"))
+            .arg(&out)
+            .status()
+            .unwrap();
+    assert!(status.success(), "fixture script failed");
+    out.join("root")
+}
+
+impl Brt {
+    /// Install the arm64 fixture as the ready root `name` in this basedir.
+    pub fn with_arm64_root(&self, name: &str) -> PathBuf {
+        let src = arm64_rootfs();
+        let dir = self.basedir().join(name);
+        fs_err::create_dir_all(&dir).unwrap();
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(&src)
+            .arg(dir.join("root"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        fs_err::write(dir.join("state.json"), r#"{"status":"ready"}"#).unwrap();
+        dir.join("root")
+    }
+}

@@ -1,0 +1,194 @@
+//! `brt -r NAME shell [-- CMD ARGS...]`: a login shell or one command inside
+//! the root, through the sandbox.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::{Settings, UsageError};
+use crate::cli::ShellArgs;
+use brt::binfmt::{ChrootNeeds, Host};
+use brt::config::Config;
+use brt::root::Layout;
+use brt::root::lock::RootLock;
+use brt::sandbox::{self, Bind, SandboxError, Spec};
+
+/// Variables passed through from the host when set.
+const PASSED_THROUGH: &[&str] = &[
+    "TERM",
+    "http_proxy",
+    "https_proxy",
+    "ftp_proxy",
+    "no_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "FTP_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+];
+
+pub fn run(settings: &Settings, args: ShellArgs) -> Result<i32> {
+    let config = settings.config()?;
+    let layout = Layout::new(&settings.basedir, &config.name);
+    layout.require_ready()?;
+    let _lock = RootLock::shared(&layout, |holders| {
+        for h in holders {
+            settings.info(format!("waiting: root `{}` is locked by {h}", config.name));
+        }
+    })?;
+
+    let interpreter = emulation(&config)?;
+    let spec = spec(&config, &layout, &args, interpreter)?;
+    match sandbox::run(&spec) {
+        Ok(code) => Ok(code),
+        Err(SandboxError::Exec { message, code }) => {
+            eprintln!("error: {message}");
+            Ok(code)
+        }
+        Err(e) => Err(e).context(format!("cannot enter root `{}`", config.name)),
+    }
+}
+
+/// Make sure the root's binaries run here; the interpreter to bind, if any.
+pub fn emulation(config: &Config) -> Result<Option<PathBuf>> {
+    let host = Host::detect();
+    // An entry that cannot work inside a root (no F, dynamic interpreter)
+    // is reported as such before ensure would try it on the host.
+    if let Ok(support @ brt::binfmt::Support::Emulated { .. }) = host.support(config.arch) {
+        support.chroot_needs(config.arch)?;
+    }
+    host.ensure(config.arch, false)?;
+    let support = host.support(config.arch)?;
+    Ok(match support.chroot_needs(config.arch)? {
+        ChrootNeeds::Nothing => None,
+        ChrootNeeds::BindInterpreter(p) => Some(p),
+    })
+}
+
+fn parse_bind(text: &str) -> Result<Bind> {
+    let bad = || UsageError::BadBind {
+        text: text.to_string(),
+    };
+    let mut parts = text.split(':');
+    let (Some(src), Some(dst)) = (parts.next(), parts.next()) else {
+        return Err(bad().into());
+    };
+    let readonly = match parts.next() {
+        None | Some("rw") => false,
+        Some("ro") => true,
+        Some(_) => return Err(bad().into()),
+    };
+    if parts.next().is_some() || src.is_empty() || !dst.starts_with('/') {
+        return Err(bad().into());
+    }
+    let source = fs_err::canonicalize(src).context("bind source")?;
+    Ok(Bind {
+        source,
+        target: PathBuf::from(dst),
+        readonly,
+    })
+}
+
+/// The build user's uid/gid: the invoking user's (sudo), else 1000.
+pub fn build_user_ids() -> (u32, u32) {
+    let get = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u32>().ok());
+    let uid = get("SUDO_UID").filter(|u| *u != 0).unwrap_or(1000);
+    let gid = get("SUDO_GID").filter(|g| *g != 0).unwrap_or(uid);
+    (uid, gid)
+}
+
+fn spec(
+    config: &Config,
+    layout: &Layout,
+    args: &ShellArgs,
+    interpreter: Option<PathBuf>,
+) -> Result<Spec> {
+    let root = layout.root();
+    let interactive = args.command.is_empty();
+    let argv = if interactive {
+        let shell = if has_file(&root, "bin/bash") || has_file(&root, "usr/bin/bash") {
+            "/bin/bash"
+        } else {
+            "/bin/sh"
+        };
+        vec![shell.to_string(), "-l".to_string()]
+    } else {
+        args.command.clone()
+    };
+    let mut spec = Spec::new(root, argv);
+    spec.pty = std::io::stdin().is_terminal();
+    spec.hostname = config.name.chars().take(64).collect();
+    spec.network = if args.enable_network {
+        true
+    } else if args.disable_network {
+        false
+    } else {
+        config.build.network
+    };
+    spec.interpreter = interpreter;
+    spec.binds = args
+        .binds
+        .iter()
+        .map(|b| parse_bind(b))
+        .collect::<Result<_>>()?;
+
+    let (home, user) = if args.user {
+        spec.user = Some(build_user_ids());
+        ("/builddir".to_string(), config.build.user.clone())
+    } else {
+        ("/root".to_string(), "root".to_string())
+    };
+    spec.cwd = args.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let prompt = format!("<brt:{}> \\s-\\v\\$ ", config.name);
+    let mut env = vec![
+        ("PATH".to_string(), sandbox::DEFAULT_PATH.to_string()),
+        ("HOME".to_string(), home),
+        ("USER".to_string(), user.clone()),
+        ("LOGNAME".to_string(), user),
+        ("LANG".to_string(), "C.UTF-8".to_string()),
+        ("SHELL".to_string(), "/bin/bash".to_string()),
+        ("HOSTNAME".to_string(), spec.hostname.clone()),
+        ("PS1".to_string(), prompt.clone()),
+        // Login shells source /etc/profile and bashrc, which set their own
+        // PS1; this puts brt's prompt back before each prompt is drawn.
+        ("PROMPT_COMMAND".to_string(), format!("PS1='{prompt}'")),
+        ("BRT_ROOT".to_string(), config.name.clone()),
+    ];
+    for k in PASSED_THROUGH {
+        if let Ok(v) = std::env::var(k) {
+            env.push((k.to_string(), v));
+        }
+    }
+    if !env.iter().any(|(k, _)| k == "TERM") {
+        env.push((
+            "TERM".into(),
+            if spec.pty { "xterm" } else { "dumb" }.into(),
+        ));
+    }
+    spec.env = env;
+    Ok(spec)
+}
+
+/// Does `rel` exist in the root? Checked without following links out of it:
+/// only the final component may be a link, and it is not followed.
+fn has_file(root: &Path, rel: &str) -> bool {
+    fs_err::symlink_metadata(root.join(rel)).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_syntax() {
+        let b = parse_bind("/tmp:/mnt/tmp:ro").unwrap();
+        assert_eq!(b.target, Path::new("/mnt/tmp"));
+        assert!(b.readonly);
+        assert!(!parse_bind("/tmp:/x").unwrap().readonly);
+        for bad in ["/tmp", "/tmp:rel", "/tmp:/x:rx", ":/x", "/tmp:/x:ro:y"] {
+            assert!(parse_bind(bad).is_err(), "{bad}");
+        }
+    }
+}
