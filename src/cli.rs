@@ -66,6 +66,14 @@ pub enum Command {
     Binfmt(BinfmtArgs),
     /// Interactive login shell in the root, or `shell -- CMD ARGS...` to run one command
     Shell(ShellArgs),
+    /// Copy host files into the root (like `cp -R`; symlinks in the root never lead out of it)
+    Copyin(CopyArgs),
+    /// Copy files out of the root to the host (like `cp -R`)
+    Copyout(CopyArgs),
+    /// Create a ready root from a rootfs tarball (.tar, .tar.gz, .tar.xz, .tar.zst) or a directory
+    Import(ImportArgs),
+    /// Write the root as a tarball (zstd, multi-threaded) that `import` takes back
+    Export(ExportArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
     /// Write brt's man pages into a directory
@@ -157,4 +165,35 @@ pub struct ShellArgs {
     /// Command and arguments to run instead of a login shell
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// What to copy (a symlink is copied as what it points to; symlinks below it as symlinks)
+    #[arg(required = true, value_name = "SRC")]
+    pub srcs: Vec<PathBuf>,
+    /// An existing directory to copy each SRC into, or the new name of the one SRC
+    #[arg(value_name = "DEST")]
+    pub dest: PathBuf,
+    /// Keep numeric owners, setuid/setgid bits and xattrs (default: the copies belong to root, or to you on the host)
+    #[arg(long)]
+    pub preserve_owner: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A rootfs tarball (plain, gzip, xz or zstd, told by content) or a directory
+    pub path: PathBuf,
+    /// Replace an existing root (its result dir is kept)
+    #[arg(long)]
+    pub replace: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Output file, normally NAME.tar.zst (written atomically)
+    pub file: PathBuf,
+    /// zstd compression level (1-19; higher is smaller and slower)
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub level: i32,
 }

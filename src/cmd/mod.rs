@@ -4,7 +4,10 @@
 
 mod binfmt;
 mod config;
+mod copy;
 mod docs;
+mod export;
+mod import;
 mod list;
 mod shell;
 
@@ -33,6 +36,8 @@ pub mod exit {
     pub const ROOT: i32 = 5;
     /// The sandbox could not be set up (mounts, namespaces).
     pub const SANDBOX: i32 = 6;
+    /// Interrupted (Ctrl-C, SIGTERM) and cleaned up: 128 + SIGINT, as a shell reports it.
+    pub const INTERRUPTED: i32 = 130;
 }
 
 /// A command line that parses but cannot work.
@@ -97,6 +102,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Config(args) => config::run(&settings, args),
         Command::Binfmt(args) => binfmt::run(&settings, args),
         Command::Shell(args) => shell::run(&settings, args),
+        Command::Copyin(args) => copy::copy_in(&settings, args),
+        Command::Copyout(args) => copy::copy_out(&settings, args),
+        Command::Import(args) => import::run(&settings, args),
+        Command::Export(args) => export::run(&settings, args),
         Command::Completions(args) => docs::completions(args),
         Command::Manpages(args) => docs::manpages(args),
     }
@@ -155,6 +164,18 @@ pub fn report(err: &anyhow::Error) -> i32 {
         let _ = writeln!(stderr, "hint: {h}");
     }
     exit_code(err)
+}
+
+/// For `RootLock`: say who holds root `name`'s lock while a command waits.
+pub fn lock_waiting<'a>(
+    settings: &'a Settings,
+    name: &'a str,
+) -> impl FnOnce(&[brt::root::lock::Holder]) + 'a {
+    move |holders| {
+        for h in holders {
+            settings.info(format!("waiting: root `{name}` is locked by {h}"));
+        }
+    }
 }
 
 /// Resolve an arch argument, either spelling.

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 
 use super::{Settings, UsageError};
 use crate::cli::ShellArgs;
-use brt::binfmt::{ChrootNeeds, Host};
+use brt::binfmt::{ChrootNeeds, Host, Support};
 use brt::config::Config;
 use brt::root::Layout;
 use brt::root::lock::RootLock;
@@ -54,13 +54,17 @@ pub fn run(settings: &Settings, args: ShellArgs) -> Result<i32> {
 /// Make sure the root's binaries run here; the interpreter to bind, if any.
 pub fn emulation(config: &Config) -> Result<Option<PathBuf>> {
     let host = Host::detect();
-    // An entry that cannot work inside a root (no F, dynamic interpreter)
-    // is reported as such before ensure would try it on the host.
-    if let Ok(support @ brt::binfmt::Support::Emulated { .. }) = host.support(config.arch) {
-        support.chroot_needs(config.arch)?;
-    }
-    host.ensure(config.arch, false)?;
-    let support = host.support(config.arch)?;
+    let support = match host.support(config.arch)? {
+        // An enabled entry (or native support) is used as it is; one that
+        // cannot work inside a root (no F, dynamic interpreter) is reported
+        // as such. Only when nothing runs the arch does brt register qemu,
+        // which also proves it with a test binary.
+        s @ (Support::Native | Support::Emulated { .. }) => s,
+        Support::Unavailable { .. } => {
+            host.ensure(config.arch, false)?;
+            host.support(config.arch)?
+        }
+    };
     Ok(match support.chroot_needs(config.arch)? {
         ChrootNeeds::Nothing => None,
         ChrootNeeds::BindInterpreter(p) => Some(p),

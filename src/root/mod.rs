@@ -1,5 +1,9 @@
 //! Roots on disk (DESIGN.md §3): layout under the base dir and the state file.
 
+pub mod archive;
+pub mod confined;
+pub mod copy;
+pub mod import;
 pub mod lock;
 mod state;
 

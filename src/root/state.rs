@@ -34,7 +34,9 @@ struct StateFile {
 
 impl State {
     pub fn read(layout: &Layout) -> RootState {
-        if !layout.dir.exists() {
+        // Only a lock file (left by a command that never created the root)
+        // is not a root at all.
+        if !layout.dir.exists() || (!layout.root().exists() && !layout.state_file().exists()) {
             return RootState::Absent;
         }
         let parsed = fs_err::read_to_string(layout.state_file())

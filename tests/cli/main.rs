@@ -73,7 +73,7 @@ fn list_shows_root_state_and_size() {
     fs_err::create_dir_all(dir.join("root")).unwrap();
     fs_err::write(dir.join("root/blob"), vec![7u8; 1 << 20]).unwrap();
     fs_err::write(dir.join("state.json"), r#"{"status":"ready"}"#).unwrap();
-    fs_err::create_dir_all(brt.basedir().join("fedora-43-s390x")).unwrap();
+    fs_err::create_dir_all(brt.basedir().join("fedora-43-s390x/root")).unwrap();
     let out = brt.run(&["list", "--json"]);
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     let get = |n: &str| rows.iter().find(|r| r["name"] == n).unwrap().clone();

@@ -3,5 +3,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod archive;
 mod binfmt;
 mod sandbox;

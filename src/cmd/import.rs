@@ -1,0 +1,63 @@
+//! `brt -r NAME import PATH [--replace]`: a ready root from a rootfs tarball
+//! or directory.
+
+use anyhow::Result;
+
+use super::{Settings, exit, lock_waiting};
+use crate::cli::ImportArgs;
+use brt::root::Layout;
+use brt::root::confined;
+use brt::root::import;
+use brt::root::lock::RootLock;
+
+pub fn run(settings: &Settings, args: ImportArgs) -> Result<i32> {
+    let config = settings.config()?;
+    let layout = Layout::new(&settings.basedir, &config.name);
+    // Ctrl-C must not leave a half-made root behind: catch it, clean up, fail.
+    confined::catch_interrupts()?;
+    let lock = match RootLock::exclusive(&layout, lock_waiting(settings, &config.name)) {
+        Ok(lock) => lock,
+        // Ctrl-C while waiting for another command's lock.
+        Err(_) if confined::interrupted() => return Ok(exit::INTERRUPTED),
+        Err(e) => return Err(e.into()),
+    };
+    settings.info(format!(
+        "importing `{}` as root `{}`",
+        args.path.display(),
+        config.name
+    ));
+    match import::import(&layout, &args.path, config.arch, args.replace) {
+        Ok(from) => {
+            settings.info(format!(
+                "root `{}` is ready at `{}` (imported from `{}`)",
+                config.name,
+                layout.root().display(),
+                from.display()
+            ));
+            Ok(exit::OK)
+        }
+        Err(e) => {
+            forget_if_empty(&layout);
+            drop(lock);
+            if confined::interrupted() {
+                eprintln!("error: interrupted: root `{}` was not changed", config.name);
+                return Ok(exit::INTERRUPTED);
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// A root dir holding nothing but its lock file is what a failed first
+/// import leaves: remove it (still under the lock), so the root reads as
+/// absent rather than broken.
+fn forget_if_empty(layout: &Layout) {
+    let Ok(entries) = fs_err::read_dir(&layout.dir) else {
+        return;
+    };
+    let names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+    if names.len() == 1 && layout.lock_file().file_name() == Some(names[0].as_os_str()) {
+        let _ = fs_err::remove_file(layout.lock_file());
+        let _ = fs_err::remove_dir(&layout.dir);
+    }
+}
