@@ -136,13 +136,7 @@ impl Unpacker {
                     self.write_file(&path, &mut entry, &meta)
                 }
                 EntryType::Link => {
-                    let target =
-                        entry
-                            .link_name_bytes()
-                            .map(|t| t.into_owned())
-                            .ok_or_else(|| ArchiveError::NoLinkTarget {
-                                member: member.clone(),
-                            })?;
+                    let target = link_target(&entry, &member)?;
                     let target_rel = self.checked(&target, |_| ArchiveError::LinkOutside {
                         member: member.clone(),
                         target: display_name(&target),
@@ -150,13 +144,7 @@ impl Unpacker {
                     self.hard_link(&self.dest.join(target_rel), &path)
                 }
                 EntryType::Symlink => {
-                    let target =
-                        entry
-                            .link_name_bytes()
-                            .map(|t| t.into_owned())
-                            .ok_or_else(|| ArchiveError::NoLinkTarget {
-                                member: member.clone(),
-                            })?;
+                    let target = link_target(&entry, &member)?;
                     self.symlink(OsStr::from_bytes(&target), &path, &meta)
                 }
                 EntryType::Char | EntryType::Block | EntryType::Fifo => {
@@ -484,6 +472,16 @@ fn parse_time(s: &str) -> io::Result<TimeSpec> {
         return Ok(TimeSpec::new(secs - 1, 1_000_000_000 - nanos));
     }
     Ok(TimeSpec::new(secs, nanos))
+}
+
+/// The target of a hard link or symlink member.
+fn link_target<R: Read>(entry: &tar::Entry<'_, R>, member: &str) -> Result<Vec<u8>, ArchiveError> {
+    entry
+        .link_name_bytes()
+        .map(|t| t.into_owned())
+        .ok_or_else(|| ArchiveError::NoLinkTarget {
+            member: member.to_string(),
+        })
 }
 
 #[cfg(test)]
