@@ -6,5 +6,6 @@
 pub mod arch;
 pub mod binfmt;
 pub mod config;
+pub mod resolve;
 pub mod root;
 pub mod sandbox;

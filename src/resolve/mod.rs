@@ -1,0 +1,4 @@
+//! Dependency semantics shared by the resolvers: version comparison for
+//! each package family.
+
+pub mod rpmver;
