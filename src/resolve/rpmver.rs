@@ -382,7 +382,7 @@ mod tests {
             state ^= state << 17;
             state
         };
-        let mut word = |next: &mut dyn FnMut() -> u64| {
+        let word = |next: &mut dyn FnMut() -> u64| {
             let len = 1 + next() % 5;
             (0..len)
                 .map(|_| PARTS[(next() % PARTS.len() as u64) as usize])
