@@ -1,4 +1,5 @@
 //! Dependency semantics shared by the resolvers: version comparison for
 //! each package family.
 
+pub mod debver;
 pub mod rpmver;

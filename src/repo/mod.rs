@@ -1,0 +1,5 @@
+//! Repository metadata: fetched index files parsed into package models.
+//!
+//! Pure parsing lives here; downloading and caching are `fetch`'s job.
+
+pub mod apt;
