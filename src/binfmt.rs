@@ -353,22 +353,15 @@ impl BinfmtMisc {
     fn write(&self, file: &str, line: &str) -> Result<(), BinfmtError> {
         let path = self.dir.join(file);
         // binfmt_misc wants the whole line in one write(2).
-        std::io::Write::write_all(
-            &mut fs_err::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(|source| BinfmtError::Write {
-                    path: path.clone(),
-                    line: line.to_string(),
-                    source,
-                })?,
-            line.as_bytes(),
-        )
-        .map_err(|source| BinfmtError::Write {
-            path,
-            line: line.to_string(),
-            source,
-        })
+        fs_err::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()))
+            .map_err(|source| BinfmtError::Write {
+                path,
+                line: line.to_string(),
+                source,
+            })
     }
 
     pub fn register(&self, entry: &Entry) -> Result<(), BinfmtError> {

@@ -37,7 +37,9 @@ pub fn run(settings: &Settings, args: ImportArgs) -> Result<i32> {
             Ok(exit::OK)
         }
         Err(e) => {
-            forget_if_empty(&layout);
+            // A first import that failed leaves only the lock file, which
+            // `brt list` reads as absent; the lock file itself must stay,
+            // another command may be waiting on it.
             drop(lock);
             if confined::interrupted() {
                 eprintln!("error: interrupted: root `{}` was not changed", config.name);
@@ -45,19 +47,5 @@ pub fn run(settings: &Settings, args: ImportArgs) -> Result<i32> {
             }
             Err(e.into())
         }
-    }
-}
-
-/// A root dir holding nothing but its lock file is what a failed first
-/// import leaves: remove it (still under the lock), so the root reads as
-/// absent rather than broken.
-fn forget_if_empty(layout: &Layout) {
-    let Ok(entries) = fs_err::read_dir(&layout.dir) else {
-        return;
-    };
-    let names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
-    if names.len() == 1 && layout.lock_file().file_name() == Some(names[0].as_os_str()) {
-        let _ = fs_err::remove_file(layout.lock_file());
-        let _ = fs_err::remove_dir(&layout.dir);
     }
 }

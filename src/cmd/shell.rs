@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::{Settings, UsageError};
+use super::{Settings, UsageError, lock_waiting};
 use crate::cli::ShellArgs;
 use brt::binfmt::{ChrootNeeds, Host, Support};
 use brt::config::Config;
@@ -33,11 +33,7 @@ pub fn run(settings: &Settings, args: ShellArgs) -> Result<i32> {
     let config = settings.config()?;
     let layout = Layout::new(&settings.basedir, &config.name);
     layout.require_ready()?;
-    let _lock = RootLock::shared(&layout, |holders| {
-        for h in holders {
-            settings.info(format!("waiting: root `{}` is locked by {h}", config.name));
-        }
-    })?;
+    let _lock = RootLock::shared(&layout, lock_waiting(settings, &config.name))?;
 
     let interpreter = emulation(&config)?;
     let spec = spec(&config, &layout, &args, interpreter)?;

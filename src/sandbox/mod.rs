@@ -89,6 +89,12 @@ pub enum SandboxError {
         #[source]
         source: nix::Error,
     },
+    #[error("cannot wait for the sandbox of `{}`", root.display())]
+    Wait {
+        root: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
     #[error("sandbox setup failed in `{}`: {message}", root.display())]
     Setup { root: PathBuf, message: String },
     /// The command could not be executed (status 126/127).
@@ -117,10 +123,11 @@ pub fn run(spec: &Spec) -> Result<i32, SandboxError> {
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(prepare("error pipe"))?;
     let (life_r, life_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(prepare("life pipe"))?;
-    let pty = if spec.pty {
-        Some(pty::Pty::open().map_err(prepare("pseudo-terminal"))?)
+    let (pty, pty_slave) = if spec.pty {
+        let (pty, slave) = pty::Pty::open().map_err(prepare("pseudo-terminal"))?;
+        (Some(pty), Some(slave))
     } else {
-        None
+        (None, None)
     };
 
     let mut flags = CloneFlags::CLONE_NEWNS
@@ -133,15 +140,7 @@ pub fn run(spec: &Spec) -> Result<i32, SandboxError> {
     let io = init::ChildIo {
         errors: err_w,
         life: life_r,
-        pty_slave: pty
-            .as_ref()
-            .and_then(|p| p.slave.as_ref())
-            .map(|s| s.try_clone())
-            .transpose()
-            .map_err(|e| SandboxError::Prepare {
-                what: "pseudo-terminal",
-                source: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-            })?,
+        pty_slave,
     };
     let mut child_fn = || -> isize {
         drop_in_child(&life_w, pty.as_ref().map(|p| &p.master));
@@ -151,31 +150,33 @@ pub fn run(spec: &Spec) -> Result<i32, SandboxError> {
         root: spec.root.clone(),
         source,
     })?;
+    // Closes the parent's copies of the pipe ends and the pty slave.
     drop(io);
     PID1.store(pid.as_raw(), Ordering::Relaxed);
 
-    let relay_result = match pty {
-        Some(mut p) => {
-            sys::set_handler(Signal::SIGTERM, forward_to_pid1);
-            sys::set_handler(Signal::SIGHUP, forward_to_pid1);
-            p.relay()
+    sys::set_handler(Signal::SIGTERM, forward_to_pid1);
+    sys::set_handler(Signal::SIGHUP, forward_to_pid1);
+    match &pty {
+        Some(p) => {
+            // The relay ends when the command's side closes; if brt's own
+            // terminal fails first, hang up as a closed terminal would.
+            if p.relay().is_err() {
+                let _ = nix::sys::signal::kill(pid, Signal::SIGHUP);
+            }
         }
         None => {
             // Like system(3): the keyboard's SIGINT/SIGQUIT reach the command
             // directly (same process group); brt waits for it to decide.
             sys::set_disposition(Signal::SIGINT, true);
             sys::set_disposition(Signal::SIGQUIT, true);
-            sys::set_handler(Signal::SIGTERM, forward_to_pid1);
-            sys::set_handler(Signal::SIGHUP, forward_to_pid1);
-            Ok(())
         }
-    };
+    }
     let ws = loop {
         match waitpid(pid, None) {
             Ok(ws) => break ws,
             Err(nix::Error::EINTR) => continue,
             Err(source) => {
-                return Err(SandboxError::Clone {
+                return Err(SandboxError::Wait {
                     root: spec.root.clone(),
                     source,
                 });
@@ -192,7 +193,6 @@ pub fn run(spec: &Spec) -> Result<i32, SandboxError> {
         sys::set_disposition(s, false);
     }
     drop(life_w);
-    let _ = relay_result;
 
     let code = status::code(ws);
     let mut message = String::new();

@@ -13,8 +13,6 @@ use super::sys;
 
 pub struct Pty {
     pub master: OwnedFd,
-    /// Given to pid 1; the parent closes its copy once the sandbox runs.
-    pub slave: Option<OwnedFd>,
 }
 
 static RESIZED: AtomicBool = AtomicBool::new(false);
@@ -36,8 +34,9 @@ impl Drop for RawMode<'_> {
 }
 
 impl Pty {
-    /// A pty sized like brt's terminal.
-    pub fn open() -> nix::Result<Pty> {
+    /// A pty sized like brt's terminal, and its slave side for pid 1 (the
+    /// parent closes its copy once the sandbox runs).
+    pub fn open() -> nix::Result<(Pty, OwnedFd)> {
         let stdin = std::io::stdin();
         let ws = sys::window_size(stdin.as_fd()).map(|w| nix::pty::Winsize {
             ws_row: w.ws_row,
@@ -52,15 +51,11 @@ impl Pty {
                 nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
             )?;
         }
-        Ok(Pty {
-            master: r.master,
-            slave: Some(r.slave),
-        })
+        Ok((Pty { master: r.master }, r.slave))
     }
 
     /// Copy bytes both ways until the command's side of the pty is closed.
-    pub fn relay(&mut self) -> std::io::Result<()> {
-        drop(self.slave.take());
+    pub fn relay(&self) -> std::io::Result<()> {
         let stdin = std::io::stdin();
         let stdin_fd = stdin.as_fd();
         let _raw = termios::tcgetattr(stdin_fd).ok().map(|saved| {

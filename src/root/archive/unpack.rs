@@ -322,9 +322,9 @@ impl Unpacker {
         fs_err::hard_link(target, path)
     }
 
-    fn symlink(&self, target: &OsStr, path: &Path, meta: &Meta) -> io::Result<()> {
-        self.clear(path)?;
-        fs_err::os::unix::fs::symlink(target, path)?;
+    /// The member's owner, when preserved, set on `path` itself (never
+    /// through a symlink).
+    fn chown_by_path(&self, path: &Path, meta: &Meta) -> io::Result<()> {
         if self.ownership == Ownership::Preserve {
             fchownat(
                 None,
@@ -334,6 +334,13 @@ impl Unpacker {
                 AtFlags::AT_SYMLINK_NOFOLLOW,
             )?;
         }
+        Ok(())
+    }
+
+    fn symlink(&self, target: &OsStr, path: &Path, meta: &Meta) -> io::Result<()> {
+        self.clear(path)?;
+        fs_err::os::unix::fs::symlink(target, path)?;
+        self.chown_by_path(path, meta)?;
         for (name, value) in &meta.xattrs {
             // Linux refuses user.* xattrs on symlinks; nothing can have set one.
             if let Err(e) = xattr::set(path, name, value) {
@@ -387,15 +394,7 @@ impl Unpacker {
         if is_dir && !fs_err::symlink_metadata(path)?.is_dir() {
             return Ok(());
         }
-        if self.ownership == Ownership::Preserve {
-            fchownat(
-                None,
-                path,
-                Some(Uid::from_raw(meta.uid)),
-                Some(Gid::from_raw(meta.gid)),
-                AtFlags::AT_SYMLINK_NOFOLLOW,
-            )?;
-        }
+        self.chown_by_path(path, meta)?;
         let mode = if is_dir {
             meta.mode
         } else {
