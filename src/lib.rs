@@ -6,6 +6,7 @@
 pub mod arch;
 pub mod binfmt;
 pub mod config;
+pub mod fetch;
 pub mod repo;
 pub mod resolve;
 pub mod root;

@@ -3,3 +3,4 @@
 //! Pure parsing lives here; downloading and caching are `fetch`'s job.
 
 pub mod apt;
+pub mod openpgp;
