@@ -11,3 +11,4 @@ pub mod repo;
 pub mod resolve;
 pub mod root;
 pub mod sandbox;
+pub mod unpack;

@@ -8,6 +8,7 @@ use std::io::Read;
 
 pub mod deb822;
 pub mod packages;
+pub mod metadata;
 pub mod release;
 
 pub use packages::{

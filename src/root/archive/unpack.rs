@@ -88,6 +88,19 @@ impl Unpacker {
     /// Unpack every member of `input`, then read it to its end (so a writer
     /// on the other side of a pipe never sees it closed early).
     pub fn unpack(&self, input: impl Read) -> Result<(), ArchiveError> {
+        self.unpack_observed(input, &mut |_, _| Ok(None))
+    }
+
+    /// [`Unpacker::unpack`], showing each member's checked path (relative
+    /// to the destination) and type to `observe` first. A non-directory
+    /// member is written to the path `observe` returns instead, if any (dpkg
+    /// writes conffiles as `NAME.dpkg-new`); an error from `observe` stops
+    /// the unpacking before the member is written.
+    pub fn unpack_observed(
+        &self,
+        input: impl Read,
+        observe: &mut dyn FnMut(&Path, EntryType) -> io::Result<Option<PathBuf>>,
+    ) -> Result<(), ArchiveError> {
         let mut archive = tar::Archive::new(input);
         let read_err = |source| ArchiveError::Read { source };
         let mut dirs = Vec::new();
@@ -107,6 +120,21 @@ impl Unpacker {
                     member: member.clone(),
                 },
             })?;
+            // Old tars mark directories only by a trailing slash.
+            let is_dir =
+                kind == EntryType::Directory || (kind == EntryType::Regular && raw.ends_with(b"/"));
+            let observed = observe(&rel, if is_dir { EntryType::Directory } else { kind });
+            let rel = match observed {
+                Ok(Some(other)) if !is_dir => other,
+                Ok(_) => rel,
+                Err(source) => {
+                    return Err(ArchiveError::Unpack {
+                        member: member.clone(),
+                        path: self.dest.join(&rel),
+                        source,
+                    });
+                }
+            };
             let path = self.dest.join(&rel);
             if self.no_symlinks {
                 self.refuse_symlinks(&rel, &member)?;
@@ -117,9 +145,6 @@ impl Unpacker {
                 source,
             };
             let meta = self.meta(&mut entry).map_err(err)?;
-            // Old tars mark directories only by a trailing slash.
-            let is_dir =
-                kind == EntryType::Directory || (kind == EntryType::Regular && raw.ends_with(b"/"));
             if is_dir {
                 if self.make_dir(&path).map_err(err)? {
                     dirs.push((path.clone(), member.clone(), meta));
