@@ -54,6 +54,9 @@ pub struct GlobalArgs {
     /// Never show progress bars (they are hidden anyway without a terminal)
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// Use only cached metadata and packages; never touch the network
+    #[arg(long, global = true, env = "BRT_OFFLINE")]
+    pub offline: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,6 +67,8 @@ pub enum Command {
     Config(ConfigArgs),
     /// Show or fix how this host runs foreign binaries (binfmt_misc + qemu-user)
     Binfmt(BinfmtArgs),
+    /// Bootstrap the root from its repositories (a no-op when it is ready)
+    Init(InitArgs),
     /// Interactive login shell in the root, or `shell -- CMD ARGS...` to run one command
     Shell(ShellArgs),
     /// Copy host files into the root (like `cp -R`; symlinks in the root never lead out of it)
@@ -178,6 +183,13 @@ pub struct CopyArgs {
     /// Keep numeric owners, setuid/setgid bits and xattrs (default: the copies belong to root, or to you on the host)
     #[arg(long)]
     pub preserve_owner: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Downloads at once
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,8 @@ mod copy;
 mod docs;
 mod export;
 mod import;
+mod init;
+mod progress;
 mod list;
 mod shell;
 
@@ -57,13 +59,13 @@ pub enum UsageError {
 pub struct Settings {
     pub root: Option<String>,
     pub basedir: PathBuf,
-    /// Package and metadata cache; read by the installers (issues 4, 5).
-    #[allow(dead_code)]
+    /// Package and metadata cache.
     pub cachedir: PathBuf,
     pub verbosity: i8,
-    /// Whether progress bars may be drawn; read by the installers.
-    #[allow(dead_code)]
+    /// Whether progress bars may be drawn.
     pub progress: bool,
+    /// Cache only, no network.
+    pub offline: bool,
     pub config_dirs: ConfigDirs,
 }
 
@@ -75,6 +77,7 @@ impl Settings {
             root: g.root,
             basedir: g.basedir,
             cachedir: g.cachedir,
+            offline: g.offline,
             verbosity,
             progress: !g.no_progress && !g.quiet && std::io::stderr().is_terminal(),
             config_dirs: ConfigDirs::from_env(),
@@ -101,6 +104,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::List(args) => list::run(&settings, args),
         Command::Config(args) => config::run(&settings, args),
         Command::Binfmt(args) => binfmt::run(&settings, args),
+        Command::Init(args) => init::run(&settings, args),
         Command::Shell(args) => shell::run(&settings, args),
         Command::Copyin(args) => copy::copy_in(&settings, args),
         Command::Copyout(args) => copy::copy_out(&settings, args),
@@ -141,6 +145,12 @@ fn hint(err: &anyhow::Error) -> Option<String> {
         }
         if let Some(e) = cause.downcast_ref::<brt::root::RootError>() {
             return Some(e.hint());
+        }
+        if let Some(e) = cause.downcast_ref::<brt::repo::apt::metadata::MetadataError>() {
+            return e.hint();
+        }
+        if let Some(e) = cause.downcast_ref::<brt::fetch::FetchError>() {
+            return e.hint();
         }
         None
     })

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-pub use cache::{Download, PackageCache};
+pub use cache::{Download, DownloadError, PackageCache};
 
 /// How many times a request is tried before its error is reported.
 const ATTEMPTS: u32 = 4;
@@ -60,6 +60,22 @@ pub enum FetchError {
 }
 
 impl FetchError {
+    /// What the user can do about it, where that is known.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            FetchError::Offline { .. } => {
+                Some("run once without `--offline` to fill the cache".into())
+            }
+            FetchError::Status { status: 404, .. } => Some(
+                "the mirror does not have it: check `url` and `suite` in `brt -r NAME config`, or the metadata is older than the mirror (run again)".into(),
+            ),
+            FetchError::Checksum { .. } | FetchError::Size { .. } => Some(
+                "the file differs from what the signed metadata promises: a broken mirror or proxy, or tampering".into(),
+            ),
+            _ => None,
+        }
+    }
+
     /// Whether trying again may help (network trouble, server errors), as
     /// opposed to a definite answer (404, a wrong checksum).
     fn is_transient(&self) -> bool {

@@ -3,8 +3,10 @@
 pub mod archive;
 pub mod confined;
 pub mod copy;
+pub mod debstrap;
 pub mod import;
 pub mod lock;
+pub mod staging;
 mod state;
 
 pub use state::{RootState, State};

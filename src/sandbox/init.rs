@@ -138,6 +138,19 @@ fn command(spec: &Spec, io: &ChildIo, slave: Option<RawFd>) -> ! {
             let _ = nix::unistd::close(fd);
         }
     }
+    if let Some(fd) = spec.output {
+        // dup2 clears close-on-exec on the copies.
+        let _ = nix::unistd::dup2(fd, 1);
+        let _ = nix::unistd::dup2(fd, 2);
+        if let Ok(null) = nix::fcntl::open(
+            "/dev/null",
+            nix::fcntl::OFlag::O_RDONLY,
+            nix::sys::stat::Mode::empty(),
+        ) {
+            let _ = nix::unistd::dup2(null, 0);
+            let _ = nix::unistd::close(null);
+        }
+    }
     if let Some((uid, gid)) = spec.user {
         let gid = nix::unistd::Gid::from_raw(gid);
         let r = nix::unistd::setgroups(&[gid])

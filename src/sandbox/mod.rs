@@ -56,6 +56,9 @@ pub struct Spec {
     pub interpreter: Option<PathBuf>,
     /// Give the command a pseudo-terminal relayed to brt's own.
     pub pty: bool,
+    /// Send the command's stdout and stderr to this open file (a log)
+    /// instead of brt's, and give it `/dev/null` as stdin.
+    pub output: Option<std::os::fd::RawFd>,
 }
 
 impl Spec {
@@ -71,6 +74,7 @@ impl Spec {
             binds: Vec::new(),
             interpreter: None,
             pty: false,
+            output: None,
         }
     }
 }

@@ -65,11 +65,11 @@ fn format(problem: impl Into<String>) -> DebError {
     }
 }
 
-/// Reads a `.deb`: returns its control files, and hands the decompressed
-/// `data.tar` stream to `data`, whose result is passed back.
+/// Reads a `.deb`: returns its control files, and hands them with the
+/// decompressed `data.tar` stream to `data`, whose result is passed back.
 pub fn read_deb<T, E: std::error::Error + 'static>(
     input: impl Read,
-    data: impl FnOnce(&mut dyn Read) -> Result<T, E>,
+    data: impl FnOnce(&ControlFiles, &mut dyn Read) -> Result<T, E>,
 ) -> Result<(ControlFiles, T), ReadDebError<E>> {
     let mut archive = ar::Archive::new(input);
     let mut control = None;
@@ -116,7 +116,7 @@ pub fn read_deb<T, E: std::error::Error + 'static>(
                 let out = {
                     let mut stream = decompress(&name, &mut counted).map_err(ReadDebError::Deb)?;
                     let f = data.take().expect("one data member");
-                    let out = f(&mut stream).map_err(ReadDebError::Data)?;
+                    let out = f(&control, &mut stream).map_err(ReadDebError::Data)?;
                     // Trailing padding the tar reader did not need.
                     io::copy(&mut stream, &mut io::sink()).map_err(|source| {
                         ReadDebError::Deb(DebError::Member { member: name.clone(), source })
@@ -258,7 +258,7 @@ mod tests {
             ("control.tar.gz", gz(&control)),
             ("data.tar", data),
         ]);
-        let (files, names) = read_deb(deb.as_slice(), |r| {
+        let (files, names) = read_deb(deb.as_slice(), |_, r| {
             let mut a = tar::Archive::new(r);
             let names: Vec<String> = a
                 .entries()?
@@ -280,7 +280,7 @@ mod tests {
             ("control.tar.gz", gz(&control)),
             ("data.tar", tar_of(&[("./x", b"1")])),
         ]);
-        let ok = |r: &mut dyn Read| io::copy(r, &mut io::sink());
+        let ok = |_: &ControlFiles, r: &mut dyn Read| io::copy(r, &mut io::sink());
         for cut in [10, deb.len() / 2, deb.len() - 700] {
             let err = read_deb(&deb[..cut], ok).unwrap_err();
             assert!(!err.to_string().is_empty());

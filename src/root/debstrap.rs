@@ -1,0 +1,594 @@
+//! `init` for Debian-family roots (DESIGN.md §4): metadata and resolution
+//! natively, parallel verified downloads into the package cache, every
+//! `.deb` unpacked natively by one process confined to the staging root,
+//! which also writes dpkg's database as dpkg's own unpack phase would. Only
+//! the last step runs the root's own code under emulation: the maintainer
+//! scripts (`preinst install` in dependency order, then
+//! `dpkg --configure -a`). The root is moved into place and marked ready at
+//! the very end.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::archive::{ArchiveError, Ownership, Unpacker};
+use super::confined::{self, ConfinedError};
+use super::staging::{Staging, StagingError, rfc3339};
+use super::{Layout, State};
+use crate::config::{Config, RepoKind};
+use crate::fetch::{Download, DownloadError, Expected, Fetcher, PackageCache, Reporter};
+use crate::repo::apt::metadata::{self, AptIndex, AptSource, MetadataError};
+use crate::repo::apt::{DebPackage, decompressor};
+use crate::resolve::deb::{DebRequest, ResolveError, resolve};
+use crate::sandbox::{self, SandboxError, Spec};
+use crate::unpack::deb::{ReadDebError, read_deb};
+use crate::unpack::dpkg::DpkgDb;
+
+/// How a run is set up; filled in by the command line.
+pub struct Options<'a> {
+    pub cachedir: PathBuf,
+    pub offline: bool,
+    /// Downloads at once.
+    pub parallel: usize,
+    /// Host interpreter to bind into the root (binfmt entry without `F`).
+    pub interpreter: Option<PathBuf>,
+    pub reporter: &'a dyn Reporter,
+    /// One line per phase, for the user.
+    pub say: &'a dyn Fn(&str),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("config `{name}` has no enabled apt repository")]
+    NoRepo { name: String },
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    #[error("cannot resolve the package set")]
+    Resolve(#[from] ResolveError),
+    #[error(transparent)]
+    Download(#[from] DownloadError),
+    #[error(transparent)]
+    Staging(#[from] StagingError),
+    #[error("cannot open the cached package `{}`", path.display())]
+    Cache {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot unpack the packages into the new root")]
+    Unpack(#[source] ConfinedError),
+    #[error("cannot run the root's dpkg")]
+    Sandbox(#[from] SandboxError),
+    #[error("{step} failed in the new root (exit status {code}); the log is `{}`", log.display())]
+    Configure {
+        step: String,
+        code: i32,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("cannot write `{}`", path.display())]
+    Log {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// One timed phase, for `state.json` and `state.log`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Phase {
+    pub name: &'static str,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct InitState<'a> {
+    status: State,
+    config: &'a str,
+    arch: &'a str,
+    created_at: String,
+    /// `name version arch`, sorted.
+    packages: Vec<String>,
+    phases: &'a [Phase],
+}
+
+/// What an init did.
+#[derive(Debug)]
+pub struct Report {
+    pub packages: usize,
+    pub downloaded_bytes: u64,
+    pub phases: Vec<Phase>,
+}
+
+struct Timer<'a> {
+    phases: Vec<Phase>,
+    started: Instant,
+    log: &'a mut dyn Write,
+}
+
+impl Timer<'_> {
+    fn lap(&mut self, name: &'static str) {
+        let seconds = self.started.elapsed().as_secs_f64();
+        let _ = writeln!(self.log, "{} {name} {seconds:.3}s", rfc3339(std::time::SystemTime::now()));
+        self.phases.push(Phase { name, seconds });
+        self.started = Instant::now();
+    }
+}
+
+/// A package chosen for the root, with where to get it.
+struct Chosen<'a> {
+    pkg: &'a DebPackage,
+    url: String,
+}
+
+/// Bootstraps `config` into `layout` (the caller holds the exclusive lock
+/// and has checked that the root is not ready).
+pub fn init(layout: &Layout, config: &Config, opts: &Options) -> Result<Report, InitError> {
+    let result_dir = layout.result_dir();
+    let log_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| InitError::Log { path, source }
+    };
+    fs_err::create_dir_all(&result_dir).map_err(log_err(&result_dir))?;
+    let state_log_path = result_dir.join("state.log");
+    let mut state_log = fs_err::File::create(&state_log_path).map_err(log_err(&state_log_path))?;
+    let root_log_path = result_dir.join("root.log");
+    let mut root_log = fs_err::File::create(&root_log_path).map_err(log_err(&root_log_path))?;
+    let mut timer = Timer {
+        phases: Vec::new(),
+        started: Instant::now(),
+        log: &mut state_log,
+    };
+    mark_bootstrapping(layout, config)?;
+
+    // 1. Metadata.
+    (opts.say)("fetching repository metadata");
+    let fetcher = Fetcher::new(opts.offline);
+    let indexes = fetch_metadata(&fetcher, config, &opts.cachedir)?;
+    timer.lap("metadata");
+
+    // 2. Resolve.
+    let mut universe = Vec::new();
+    let mut origin = Vec::new();
+    for (i, index) in indexes.iter().enumerate() {
+        universe.extend(index.packages.iter().cloned());
+        origin.extend(std::iter::repeat_n(i, index.packages.len()));
+    }
+    let arch = config.arch.deb;
+    let request = DebRequest {
+        arch,
+        essential: true,
+        required: true,
+        packages: config.install.packages.clone(),
+        relations: Vec::new(),
+        recommends: config.install.weak_deps,
+        favored: Vec::new(),
+    };
+    let chosen_ids = resolve(&universe, &request)?;
+    let chosen: Vec<Chosen> = chosen_ids
+        .iter()
+        .map(|&i| Chosen {
+            pkg: &universe[i],
+            url: format!("{}/{}", indexes[origin[i]].url, universe[i].filename),
+        })
+        .collect();
+    let _ = writeln!(root_log, "resolved {} packages:", chosen.len());
+    for c in &chosen {
+        let _ = writeln!(root_log, "  {} {} {}", c.pkg.name, c.pkg.version, c.pkg.architecture);
+    }
+    timer.lap("resolve");
+
+    // 3. Download.
+    let cache = PackageCache::new(&opts.cachedir);
+    let wanted: Vec<Download> = chosen
+        .iter()
+        .map(|c| Download {
+            label: format!("{} {}", c.pkg.name, c.pkg.version),
+            urls: vec![c.url.clone()],
+            expected: Expected {
+                size: Some(c.pkg.size),
+                sha256: c.pkg.sha256.clone(),
+            },
+        })
+        .collect();
+    let missing = wanted.iter().filter(|d| !cache.contains(&d.expected.sha256)).count();
+    (opts.say)(&format!(
+        "{} packages, {} to download",
+        chosen.len(),
+        missing
+    ));
+    let downloaded = cache.fill(&fetcher, &wanted, opts.parallel, opts.reporter, &confined::interrupted)?;
+    // No threads may run when brt forks below.
+    drop(fetcher);
+    timer.lap("download");
+    if confined::interrupted() {
+        return Err(InitError::Interrupted);
+    }
+
+    // 4. Unpack natively.
+    (opts.say)(&format!("unpacking {} packages", chosen.len()));
+    let staging = Staging::create(layout, "init")?;
+    let debs = chosen
+        .iter()
+        .map(|c| {
+            let path = cache.path(&c.pkg.sha256);
+            fs_err::File::open(&path)
+                .map(|f| (format!("{} {}", c.pkg.name, c.pkg.version), File::from(f)))
+                .map_err(|source| InitError::Cache { path, source })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let apt = AptSetup::new(config, &indexes)?;
+    let arch_owned = arch.to_string();
+    confined::run(&staging.root(), move || {
+        unpack_all(debs, &arch_owned)?;
+        apt.write()?;
+        Ok(())
+    })
+    .map_err(InitError::Unpack)?;
+    timer.lap("unpack");
+    if confined::interrupted() {
+        return Err(InitError::Interrupted);
+    }
+
+    // 5. Configure under emulation with the root's own dpkg.
+    (opts.say)("running maintainer scripts with the root's dpkg");
+    let order = preinst_order(&chosen, arch);
+    let _ = root_log.flush();
+    configure(&staging.root(), arch, &order, opts, &root_log_path)?;
+    timer.lap("configure");
+    if confined::interrupted() {
+        return Err(InitError::Interrupted);
+    }
+
+    // 6. Ready.
+    let mut packages: Vec<String> = chosen
+        .iter()
+        .map(|c| format!("{} {} {}", c.pkg.name, c.pkg.version, c.pkg.architecture))
+        .collect();
+    packages.sort();
+    timer.lap("install");
+    let phases = timer.phases;
+    let state = InitState {
+        status: State::Ready,
+        config: &config.name,
+        arch,
+        created_at: rfc3339(std::time::SystemTime::now()),
+        packages,
+        phases: &phases,
+    };
+    staging.install(layout, &state)?;
+    Ok(Report {
+        packages: chosen.len(),
+        downloaded_bytes: downloaded,
+        phases,
+    })
+}
+
+/// `state.json` says bootstrapping while no root is in place, so `brt list`
+/// and a killed init's successor both see a root that is not ready.
+fn mark_bootstrapping(layout: &Layout, config: &Config) -> Result<(), InitError> {
+    let state = InitState {
+        status: State::Bootstrapping,
+        config: &config.name,
+        arch: config.arch.deb,
+        created_at: rfc3339(std::time::SystemTime::now()),
+        packages: Vec::new(),
+        phases: &[],
+    };
+    let mut text = serde_json::to_string_pretty(&state).expect("state serializes");
+    text.push('\n');
+    super::staging::write_atomic(&layout.state_file(), text.as_bytes(), 0o644).map_err(|source| {
+        InitError::Log {
+            path: layout.state_file(),
+            source,
+        }
+    })
+}
+
+fn fetch_metadata(
+    fetcher: &Fetcher,
+    config: &Config,
+    cachedir: &Path,
+) -> Result<Vec<AptIndex>, InitError> {
+    let mut indexes = Vec::new();
+    for repo in config.repos.iter().filter(|r| r.enabled) {
+        let RepoKind::Deb(deb) = &repo.kind else {
+            continue;
+        };
+        let source = AptSource {
+            name: &repo.name,
+            url: &deb.url,
+            suite: &deb.suite,
+            components: &deb.components,
+            keyring: &deb.keyring,
+            gpgcheck: repo.gpgcheck,
+        };
+        indexes.push(metadata::load(fetcher, cachedir, &source, config.arch.deb)?);
+    }
+    if indexes.is_empty() {
+        return Err(InitError::NoRepo {
+            name: config.name.clone(),
+        });
+    }
+    Ok(indexes)
+}
+
+/// Debian's merged /usr: the top-level directories are symlinks into /usr
+/// before any package is unpacked (what debootstrap and mmdebstrap do for
+/// bookworm and later). The list is debootstrap's.
+fn merged_usr_links(arch: &str) -> Vec<&'static str> {
+    let mut dirs = vec!["bin", "sbin", "lib"];
+    dirs.extend_from_slice(match arch {
+        "amd64" => &["lib32", "lib64", "libx32"][..],
+        "i386" => &["lib64", "libx32"],
+        "ppc64el" | "powerpc" => &["lib64"],
+        "s390x" => &["lib32"],
+        "mips64el" => &["lib32", "lib64", "libo32"],
+        _ => &[],
+    });
+    dirs
+}
+
+/// Runs confined to the new root: unpack every package and write dpkg's
+/// database.
+fn unpack_all(debs: Vec<(String, File)>, arch: &str) -> confined::ChildResult {
+    let root = Path::new("/");
+    for dir in merged_usr_links(arch) {
+        fs_err::create_dir_all(root.join("usr").join(dir))?;
+        std::os::unix::fs::symlink(format!("usr/{dir}"), root.join(dir))?;
+    }
+    let mut db = DpkgDb::new(root)?;
+    let unpacker = Unpacker::in_root(root, Ownership::Preserve);
+    for (label, file) in debs {
+        let unpacked = read_deb(io::BufReader::with_capacity(1 << 20, file), |control, data| {
+            unpack_data(&unpacker, control.conffiles(), data)
+        });
+        let (control, paths) = unpacked.map_err(|e| UnpackError {
+            package: label.clone(),
+            source: e,
+        })?;
+        db.add(&control, &paths).map_err(|e| UnpackError {
+            package: label.clone(),
+            source: ReadDebError::Data(ArchiveError::Read { source: e }),
+        })?;
+    }
+    db.finish()?;
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot unpack `{package}`")]
+struct UnpackError {
+    package: String,
+    #[source]
+    source: ReadDebError<ArchiveError>,
+}
+
+/// Unpacks one data archive; returns its member paths. Conffiles go to
+/// `NAME.dpkg-new` (dpkg renames them when it configures the package). A
+/// member that passes through a symlink the same package made is refused:
+/// that is how a package would write where its own file list says it does
+/// not.
+fn unpack_data(
+    unpacker: &Unpacker,
+    conffiles: Vec<String>,
+    data: &mut dyn io::Read,
+) -> Result<Vec<PathBuf>, ArchiveError> {
+    let conffiles: HashSet<PathBuf> = conffiles
+        .iter()
+        .map(|c| PathBuf::from(c.trim_start_matches('/')))
+        .collect();
+    let mut paths = Vec::new();
+    let mut links: Vec<PathBuf> = Vec::new();
+    unpacker.unpack_observed(data, &mut |rel, kind| {
+        if let Some(link) = links.iter().find(|l| rel.starts_with(l) && rel != l.as_path()) {
+            return Err(io::Error::other(format!(
+                "it passes through `/{}`, a symlink in the same package",
+                link.display()
+            )));
+        }
+        paths.push(rel.to_path_buf());
+        if kind == tar::EntryType::Symlink {
+            links.push(rel.to_path_buf());
+        }
+        Ok(conffiles.contains(rel).then(|| {
+            let mut new = rel.as_os_str().to_owned();
+            new.push(".dpkg-new");
+            PathBuf::from(new)
+        }))
+    })?;
+    Ok(paths)
+}
+
+/// apt's configuration in the new root: sources from the config, the
+/// keyring that verified them, and the verified index files as apt's
+/// lists, so apt works at once without `apt-get update`.
+struct AptSetup {
+    sources: String,
+    keyrings: Vec<(String, Vec<u8>)>,
+    /// apt list name, open cached file, whether to decompress.
+    lists: Vec<(String, File, String)>,
+}
+
+impl AptSetup {
+    fn new(config: &Config, indexes: &[AptIndex]) -> Result<AptSetup, InitError> {
+        let mut sources = String::from("# Written by brt from its config; `brt -r NAME config` shows it.\n");
+        let mut keyrings = Vec::new();
+        let deb_repos = config.repos.iter().filter(|r| r.enabled).filter_map(|r| match &r.kind {
+            RepoKind::Deb(d) => Some((r, d)),
+            RepoKind::Rpm(_) => None,
+        });
+        let mut lists = Vec::new();
+        for ((repo, deb), index) in deb_repos.zip(indexes) {
+            let options = match &index.keyring {
+                Some(k) => {
+                    let name = format!("brt-{}.gpg", repo.name);
+                    let bytes = fs_err::read(k).map_err(|source| InitError::Cache {
+                        path: k.clone(),
+                        source,
+                    })?;
+                    keyrings.push((name.clone(), bytes));
+                    format!("[signed-by=/etc/apt/keyrings/{name}] ")
+                }
+                None => "[trusted=yes] ".to_string(),
+            };
+            let _ = writeln!(
+                sources,
+                "deb {options}{} {} {}",
+                deb.url,
+                deb.suite,
+                deb.components.join(" ")
+            );
+            for (path, local) in &index.files {
+                let plain = path
+                    .strip_suffix(".xz")
+                    .or_else(|| path.strip_suffix(".gz"))
+                    .unwrap_or(path);
+                let name = metadata::apt_list_name(&index.url, &index.suite, plain);
+                let file = fs_err::File::open(local).map_err(|source| InitError::Cache {
+                    path: local.clone(),
+                    source,
+                })?;
+                lists.push((name, File::from(file), path.clone()));
+            }
+        }
+        Ok(AptSetup {
+            sources,
+            keyrings,
+            lists,
+        })
+    }
+
+    /// Runs confined to the new root.
+    fn write(self) -> io::Result<()> {
+        let root = Path::new("/");
+        fs_err::create_dir_all(root.join("etc/apt/keyrings"))?;
+        fs_err::write(root.join("etc/apt/sources.list"), &self.sources)?;
+        for (name, bytes) in &self.keyrings {
+            fs_err::write(root.join("etc/apt/keyrings").join(name), bytes)?;
+        }
+        let lists = root.join("var/lib/apt/lists");
+        fs_err::create_dir_all(lists.join("partial"))?;
+        for (name, file, path) in self.lists {
+            let mut out = fs_err::File::create(lists.join(&name))?;
+            io::copy(&mut decompressor(&path, io::BufReader::new(file)), &mut out)?;
+        }
+        Ok(())
+    }
+}
+
+/// Packages in an order where each comes after what it (pre-)depends on,
+/// as far as cycles allow; names as dpkg knows them (`name:arch` for
+/// `Multi-Arch: same`).
+fn preinst_order(chosen: &[Chosen], arch: &str) -> Vec<String> {
+    let mut by_name: HashMap<&str, usize> = HashMap::new();
+    for (i, c) in chosen.iter().enumerate() {
+        by_name.insert(&c.pkg.name, i);
+        for p in c.pkg.provides.iter().flatten() {
+            by_name.entry(&p.name).or_insert(i);
+        }
+    }
+    let mut order = Vec::with_capacity(chosen.len());
+    let mut state = vec![0u8; chosen.len()]; // 0 new, 1 visiting, 2 done
+    fn visit(i: usize, chosen: &[Chosen], by_name: &HashMap<&str, usize>, state: &mut [u8], order: &mut Vec<usize>) {
+        if state[i] != 0 {
+            return;
+        }
+        state[i] = 1;
+        let pkg = chosen[i].pkg;
+        for group in pkg.pre_depends.iter().chain(&pkg.depends) {
+            if let Some(&j) = group.iter().find_map(|d| by_name.get(d.name.as_str())) {
+                visit(j, chosen, by_name, state, order);
+            }
+        }
+        state[i] = 2;
+        order.push(i);
+    }
+    for i in 0..chosen.len() {
+        visit(i, chosen, &by_name, &mut state, &mut order);
+    }
+    order
+        .into_iter()
+        .map(|i| {
+            let p = chosen[i].pkg;
+            let a = if p.architecture == "all" { arch } else { &p.architecture };
+            DpkgDb::info_name(&p.name, a, p.multi_arch == crate::repo::apt::MultiArch::Same)
+        })
+        .collect()
+}
+
+/// The script the root's shell runs: preinst scripts in dependency order
+/// (dpkg would have run them before unpacking), then dpkg configures
+/// everything in its own order and runs the triggers.
+const CONFIGURE: &str = r#"set -e
+echo "brt: preinst scripts"
+for p in "$@"; do
+    script="/var/lib/dpkg/info/$p.preinst"
+    [ -x "$script" ] || continue
+    echo "brt: $p.preinst install"
+    DPKG_MAINTSCRIPT_PACKAGE="${p%%:*}" DPKG_MAINTSCRIPT_NAME=preinst \
+        "$script" install
+done
+echo "brt: dpkg --configure -a"
+dpkg --configure -a
+"#;
+
+fn configure(
+    root: &Path,
+    arch: &str,
+    order: &[String],
+    opts: &Options,
+    log: &Path,
+) -> Result<(), InitError> {
+    let log_file = fs_err::OpenOptions::new()
+        .append(true)
+        .open(log)
+        .map_err(|source| InitError::Log {
+            path: log.to_path_buf(),
+            source,
+        })?;
+    let mut argv = vec!["/bin/sh".to_string(), "-c".into(), CONFIGURE.into(), "sh".into()];
+    argv.extend(order.iter().cloned());
+    let mut spec = Spec::new(root.to_path_buf(), argv);
+    spec.env.extend(
+        [
+            ("DEBIAN_FRONTEND", "noninteractive"),
+            ("DEBCONF_NONINTERACTIVE_SEEN", "true"),
+            ("LC_ALL", "C"),
+            ("LANGUAGE", "C"),
+            ("LANG", "C"),
+            ("DPKG_ROOT", ""),
+            ("DPKG_ADMINDIR", "/var/lib/dpkg"),
+            ("DPKG_MAINTSCRIPT_ARCH", arch),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    spec.interpreter = opts.interpreter.clone();
+    spec.output = Some(log_file.as_raw_fd());
+    let code = sandbox::run(&spec)?;
+    if code != 0 {
+        return Err(InitError::Configure {
+            step: "dpkg --configure -a".into(),
+            code,
+            log: log.to_path_buf(),
+            tail: tail(log, 20),
+        });
+    }
+    Ok(())
+}
+
+/// The last `lines` lines of a log.
+pub fn tail(path: &Path, lines: usize) -> String {
+    let text = fs_err::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
