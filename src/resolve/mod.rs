@@ -1,5 +1,6 @@
 //! Dependency semantics shared by the resolvers: version comparison for
 //! each package family.
 
+pub mod deb;
 pub mod debver;
 pub mod rpmver;
