@@ -69,6 +69,12 @@ pub enum Command {
     Binfmt(BinfmtArgs),
     /// Bootstrap the root from its repositories (a no-op when it is ready)
     Init(InitArgs),
+    /// Install packages (and what they need) into a ready root
+    Install(PackagesArgs),
+    /// Remove packages from a ready root (with the root's apt)
+    Remove(PackagesArgs),
+    /// Refresh the metadata and upgrade every package of a ready root
+    Update(UpdateArgs),
     /// Interactive login shell in the root, or `shell -- CMD ARGS...` to run one command
     Shell(ShellArgs),
     /// Copy host files into the root (like `cp -R`; symlinks in the root never lead out of it)
@@ -187,6 +193,23 @@ pub struct CopyArgs {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
+    /// Downloads at once
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct PackagesArgs {
+    /// Package names (`name`, `name=version`)
+    #[arg(required = true)]
+    pub packages: Vec<String>,
+    /// Downloads at once
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
     /// Downloads at once
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,

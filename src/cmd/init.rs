@@ -76,7 +76,10 @@ pub fn run(settings: &Settings, args: InitArgs) -> Result<i32> {
             Ok(exit::INTERRUPTED)
         }
         Err(e) if confined::interrupted() => {
-            eprintln!("error: interrupted: root `{}` is not ready ({e})", config.name);
+            eprintln!(
+                "error: interrupted: root `{}` is not ready ({e})",
+                config.name
+            );
             Ok(exit::INTERRUPTED)
         }
         Err(e) => {

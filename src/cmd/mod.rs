@@ -9,8 +9,9 @@ mod docs;
 mod export;
 mod import;
 mod init;
-mod progress;
 mod list;
+mod packages;
+mod progress;
 mod shell;
 
 use std::io::Write;
@@ -105,6 +106,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Config(args) => config::run(&settings, args),
         Command::Binfmt(args) => binfmt::run(&settings, args),
         Command::Init(args) => init::run(&settings, args),
+        Command::Install(args) => packages::install(&settings, args),
+        Command::Remove(args) => packages::remove(&settings, args),
+        Command::Update(args) => packages::update(&settings, args),
         Command::Shell(args) => shell::run(&settings, args),
         Command::Copyin(args) => copy::copy_in(&settings, args),
         Command::Copyout(args) => copy::copy_out(&settings, args),
@@ -145,6 +149,9 @@ fn hint(err: &anyhow::Error) -> Option<String> {
         }
         if let Some(e) = cause.downcast_ref::<brt::root::RootError>() {
             return Some(e.hint());
+        }
+        if let Some(e) = cause.downcast_ref::<brt::root::debstrap::InitError>() {
+            return e.hint();
         }
         if let Some(e) = cause.downcast_ref::<brt::repo::apt::metadata::MetadataError>() {
             return e.hint();

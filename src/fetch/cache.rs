@@ -39,6 +39,11 @@ impl PackageCache {
         }
     }
 
+    /// `CACHEDIR/packages-v1`.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Where the file with this SHA-256 lives (whether or not it is there).
     pub fn path(&self, sha256: &str) -> PathBuf {
         self.dir.join(sha256.to_ascii_lowercase())

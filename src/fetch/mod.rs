@@ -179,7 +179,12 @@ impl Fetcher {
     }
 
     /// Copies the body of `url` into `out`; returns the number of bytes.
-    fn stream(&self, url: &str, out: &mut dyn Write, reporter: &dyn Reporter) -> Result<u64, FetchError> {
+    fn stream(
+        &self,
+        url: &str,
+        out: &mut dyn Write,
+        reporter: &dyn Reporter,
+    ) -> Result<u64, FetchError> {
         if let Some(path) = url.strip_prefix("file://") {
             let file_err = |source| FetchError::File {
                 url: url.to_string(),
@@ -224,7 +229,11 @@ enum CopyError {
     Write(std::io::Error),
 }
 
-fn copy(from: &mut dyn Read, to: &mut dyn Write, reporter: &dyn Reporter) -> Result<u64, CopyError> {
+fn copy(
+    from: &mut dyn Read,
+    to: &mut dyn Write,
+    reporter: &dyn Reporter,
+) -> Result<u64, CopyError> {
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
     loop {
@@ -374,7 +383,9 @@ mod tests {
 
     #[test]
     fn missing_file_is_not_retried_forever() {
-        let err = Fetcher::new(false).get("file:///nonexistent/x").unwrap_err();
+        let err = Fetcher::new(false)
+            .get("file:///nonexistent/x")
+            .unwrap_err();
         assert!(matches!(err, FetchError::File { .. }), "{err}");
     }
 }

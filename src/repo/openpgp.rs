@@ -9,8 +9,8 @@
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use pgp::composed::{CleartextSignedMessage, DetachedSignature, Deserializable, SignedPublicKey};
 use pgp::composed::SignedPublicSubKey;
+use pgp::composed::{CleartextSignedMessage, Deserializable, DetachedSignature, SignedPublicKey};
 use pgp::packet::Signature;
 use pgp::types::KeyDetails;
 
@@ -26,7 +26,7 @@ pub enum VerifyError {
     Malformed {
         origin: String,
         #[source]
-        source: pgp::errors::Error,
+        source: Box<pgp::errors::Error>,
     },
     #[error("the signature of `{origin}` does not verify with any key of {keyrings}")]
     BadSignature { origin: String, keyrings: String },
@@ -37,7 +37,7 @@ pub enum KeyringProblem {
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error(transparent)]
-    Pgp(#[from] pgp::errors::Error),
+    Pgp(#[from] Box<pgp::errors::Error>),
     #[error("it holds no public key")]
     Empty,
 }
@@ -71,11 +71,12 @@ impl Keyring {
     /// text with `\n` line ends, as OpenPGP canonicalised it (trailing
     /// blanks of each line removed). Only that text may be trusted.
     pub fn verify_cleartext(&self, input: &str, origin: &str) -> Result<String, VerifyError> {
-        let (message, _) =
-            CleartextSignedMessage::from_string(input).map_err(|source| VerifyError::Malformed {
+        let (message, _) = CleartextSignedMessage::from_string(input).map_err(|source| {
+            VerifyError::Malformed {
                 origin: origin.to_string(),
-                source,
-            })?;
+                source: Box::new(source),
+            }
+        })?;
         let signed = message.signed_text();
         if !message
             .signatures()
@@ -96,7 +97,7 @@ impl Keyring {
     ) -> Result<(), VerifyError> {
         let malformed = |source| VerifyError::Malformed {
             origin: origin.to_string(),
-            source,
+            source: Box::new(source),
         };
         let sigs: Vec<DetachedSignature> = if signature.starts_with(b"-----BEGIN") {
             DetachedSignature::from_armor_many(signature)
@@ -152,11 +153,13 @@ impl Keyring {
 fn read_keys(path: &Path) -> Result<Vec<SignedPublicKey>, KeyringProblem> {
     let bytes = fs_err::read(path)?;
     let keys: Vec<SignedPublicKey> = if bytes.starts_with(b"-----BEGIN") {
-        let (keys, _) = SignedPublicKey::from_armor_many(bytes.as_slice())?;
-        keys.collect::<Result<_, _>>()?
+        let (keys, _) = SignedPublicKey::from_armor_many(bytes.as_slice()).map_err(Box::new)?;
+        keys.collect::<Result<_, _>>().map_err(Box::new)?
     } else {
-        SignedPublicKey::from_bytes_many(BufReader::new(bytes.as_slice()))?
-            .collect::<Result<_, _>>()?
+        SignedPublicKey::from_bytes_many(BufReader::new(bytes.as_slice()))
+            .map_err(Box::new)?
+            .collect::<Result<_, _>>()
+            .map_err(Box::new)?
     };
     if keys.is_empty() {
         return Err(KeyringProblem::Empty);
@@ -177,13 +180,20 @@ mod tests {
             return;
         }
         let keyring = Keyring::load(&[DEBIAN_KEYRING]).unwrap();
-        assert!(keyring.fingerprints().len() >= 3, "{:?}", keyring.fingerprints());
+        assert!(
+            keyring.fingerprints().len() >= 3,
+            "{:?}",
+            keyring.fingerprints()
+        );
     }
 
     #[test]
     fn missing_keyring_names_the_file() {
         let err = Keyring::load(&["/nonexistent/keyring.gpg"]).err().unwrap();
-        assert!(err.to_string().contains("/nonexistent/keyring.gpg"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/keyring.gpg"),
+            "{err}"
+        );
     }
 
     #[test]

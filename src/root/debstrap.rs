@@ -82,6 +82,20 @@ pub enum InitError {
     Interrupted,
 }
 
+impl InitError {
+    /// What the user can do about it, where that is known.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            InitError::Metadata(e) => e.hint(),
+            InitError::Download(e) => e.source.hint(),
+            InitError::Configure { .. } => {
+                Some("the root was not changed; the whole output is in the log".into())
+            }
+            _ => None,
+        }
+    }
+}
+
 /// One timed phase, for `state.json` and `state.log`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Phase {
@@ -117,7 +131,11 @@ struct Timer<'a> {
 impl Timer<'_> {
     fn lap(&mut self, name: &'static str) {
         let seconds = self.started.elapsed().as_secs_f64();
-        let _ = writeln!(self.log, "{} {name} {seconds:.3}s", rfc3339(std::time::SystemTime::now()));
+        let _ = writeln!(
+            self.log,
+            "{} {name} {seconds:.3}s",
+            rfc3339(std::time::SystemTime::now())
+        );
         self.phases.push(Phase { name, seconds });
         self.started = Instant::now();
     }
@@ -152,7 +170,7 @@ pub fn init(layout: &Layout, config: &Config, opts: &Options) -> Result<Report, 
     // 1. Metadata.
     (opts.say)("fetching repository metadata");
     let fetcher = Fetcher::new(opts.offline);
-    let indexes = fetch_metadata(&fetcher, config, &opts.cachedir)?;
+    let indexes = fetch_metadata(&fetcher, config, &opts.cachedir, false)?;
     timer.lap("metadata");
 
     // 2. Resolve.
@@ -163,11 +181,18 @@ pub fn init(layout: &Layout, config: &Config, opts: &Options) -> Result<Report, 
         origin.extend(std::iter::repeat_n(i, index.packages.len()));
     }
     let arch = config.arch.deb;
+    let mut packages = config.install.packages.clone();
+    // brt makes /usr merged itself (as debootstrap and mmdebstrap do), so
+    // the package that says so goes in, not `usrmerge` (which converts a
+    // root and pulls in perl).
+    if universe.iter().any(|p| p.name == "usr-is-merged") {
+        packages.push("usr-is-merged".into());
+    }
     let request = DebRequest {
         arch,
         essential: true,
         required: true,
-        packages: config.install.packages.clone(),
+        packages,
         relations: Vec::new(),
         recommends: config.install.weak_deps,
         favored: Vec::new(),
@@ -182,7 +207,11 @@ pub fn init(layout: &Layout, config: &Config, opts: &Options) -> Result<Report, 
         .collect();
     let _ = writeln!(root_log, "resolved {} packages:", chosen.len());
     for c in &chosen {
-        let _ = writeln!(root_log, "  {} {} {}", c.pkg.name, c.pkg.version, c.pkg.architecture);
+        let _ = writeln!(
+            root_log,
+            "  {} {} {}",
+            c.pkg.name, c.pkg.version, c.pkg.architecture
+        );
     }
     timer.lap("resolve");
 
@@ -199,13 +228,22 @@ pub fn init(layout: &Layout, config: &Config, opts: &Options) -> Result<Report, 
             },
         })
         .collect();
-    let missing = wanted.iter().filter(|d| !cache.contains(&d.expected.sha256)).count();
+    let missing = wanted
+        .iter()
+        .filter(|d| !cache.contains(&d.expected.sha256))
+        .count();
     (opts.say)(&format!(
         "{} packages, {} to download",
         chosen.len(),
         missing
     ));
-    let downloaded = cache.fill(&fetcher, &wanted, opts.parallel, opts.reporter, &confined::interrupted)?;
+    let downloaded = cache.fill(
+        &fetcher,
+        &wanted,
+        opts.parallel,
+        opts.reporter,
+        &confined::interrupted,
+    )?;
     // No threads may run when brt forks below.
     drop(fetcher);
     timer.lap("download");
@@ -293,10 +331,11 @@ fn mark_bootstrapping(layout: &Layout, config: &Config) -> Result<(), InitError>
     })
 }
 
-fn fetch_metadata(
+pub(crate) fn fetch_metadata(
     fetcher: &Fetcher,
     config: &Config,
     cachedir: &Path,
+    refresh: bool,
 ) -> Result<Vec<AptIndex>, InitError> {
     let mut indexes = Vec::new();
     for repo in config.repos.iter().filter(|r| r.enabled) {
@@ -310,6 +349,7 @@ fn fetch_metadata(
             components: &deb.components,
             keyring: &deb.keyring,
             gpgcheck: repo.gpgcheck,
+            refresh,
         };
         indexes.push(metadata::load(fetcher, cachedir, &source, config.arch.deb)?);
     }
@@ -348,9 +388,10 @@ fn unpack_all(debs: Vec<(String, File)>, arch: &str) -> confined::ChildResult {
     let mut db = DpkgDb::new(root)?;
     let unpacker = Unpacker::in_root(root, Ownership::Preserve);
     for (label, file) in debs {
-        let unpacked = read_deb(io::BufReader::with_capacity(1 << 20, file), |control, data| {
-            unpack_data(&unpacker, control.conffiles(), data)
-        });
+        let unpacked = read_deb(
+            io::BufReader::with_capacity(1 << 20, file),
+            |control, data| unpack_data(&unpacker, control.conffiles(), data),
+        );
         let (control, paths) = unpacked.map_err(|e| UnpackError {
             package: label.clone(),
             source: e,
@@ -389,7 +430,10 @@ fn unpack_data(
     let mut paths = Vec::new();
     let mut links: Vec<PathBuf> = Vec::new();
     unpacker.unpack_observed(data, &mut |rel, kind| {
-        if let Some(link) = links.iter().find(|l| rel.starts_with(l) && rel != l.as_path()) {
+        if let Some(link) = links
+            .iter()
+            .find(|l| rel.starts_with(l) && rel != l.as_path())
+        {
             return Err(io::Error::other(format!(
                 "it passes through `/{}`, a symlink in the same package",
                 link.display()
@@ -411,7 +455,7 @@ fn unpack_data(
 /// apt's configuration in the new root: sources from the config, the
 /// keyring that verified them, and the verified index files as apt's
 /// lists, so apt works at once without `apt-get update`.
-struct AptSetup {
+pub(crate) struct AptSetup {
     sources: String,
     keyrings: Vec<(String, Vec<u8>)>,
     /// apt list name, open cached file, whether to decompress.
@@ -419,13 +463,18 @@ struct AptSetup {
 }
 
 impl AptSetup {
-    fn new(config: &Config, indexes: &[AptIndex]) -> Result<AptSetup, InitError> {
-        let mut sources = String::from("# Written by brt from its config; `brt -r NAME config` shows it.\n");
+    pub(crate) fn new(config: &Config, indexes: &[AptIndex]) -> Result<AptSetup, InitError> {
+        let mut sources =
+            String::from("# Written by brt from its config; `brt -r NAME config` shows it.\n");
         let mut keyrings = Vec::new();
-        let deb_repos = config.repos.iter().filter(|r| r.enabled).filter_map(|r| match &r.kind {
-            RepoKind::Deb(d) => Some((r, d)),
-            RepoKind::Rpm(_) => None,
-        });
+        let deb_repos = config
+            .repos
+            .iter()
+            .filter(|r| r.enabled)
+            .filter_map(|r| match &r.kind {
+                RepoKind::Deb(d) => Some((r, d)),
+                RepoKind::Rpm(_) => None,
+            });
         let mut lists = Vec::new();
         for ((repo, deb), index) in deb_repos.zip(indexes) {
             let options = match &index.keyring {
@@ -467,8 +516,8 @@ impl AptSetup {
         })
     }
 
-    /// Runs confined to the new root.
-    fn write(self) -> io::Result<()> {
+    /// Runs confined to the root.
+    pub(crate) fn write(self) -> io::Result<()> {
         let root = Path::new("/");
         fs_err::create_dir_all(root.join("etc/apt/keyrings"))?;
         fs_err::write(root.join("etc/apt/sources.list"), &self.sources)?;
@@ -498,7 +547,13 @@ fn preinst_order(chosen: &[Chosen], arch: &str) -> Vec<String> {
     }
     let mut order = Vec::with_capacity(chosen.len());
     let mut state = vec![0u8; chosen.len()]; // 0 new, 1 visiting, 2 done
-    fn visit(i: usize, chosen: &[Chosen], by_name: &HashMap<&str, usize>, state: &mut [u8], order: &mut Vec<usize>) {
+    fn visit(
+        i: usize,
+        chosen: &[Chosen],
+        by_name: &HashMap<&str, usize>,
+        state: &mut [u8],
+        order: &mut Vec<usize>,
+    ) {
         if state[i] != 0 {
             return;
         }
@@ -519,8 +574,16 @@ fn preinst_order(chosen: &[Chosen], arch: &str) -> Vec<String> {
         .into_iter()
         .map(|i| {
             let p = chosen[i].pkg;
-            let a = if p.architecture == "all" { arch } else { &p.architecture };
-            DpkgDb::info_name(&p.name, a, p.multi_arch == crate::repo::apt::MultiArch::Same)
+            let a = if p.architecture == "all" {
+                arch
+            } else {
+                &p.architecture
+            };
+            DpkgDb::info_name(
+                &p.name,
+                a,
+                p.multi_arch == crate::repo::apt::MultiArch::Same,
+            )
         })
         .collect()
 }
@@ -548,15 +611,44 @@ fn configure(
     opts: &Options,
     log: &Path,
 ) -> Result<(), InitError> {
+    let mut argv = vec![
+        "/bin/sh".to_string(),
+        "-c".into(),
+        CONFIGURE.into(),
+        "sh".into(),
+    ];
+    argv.extend(order.iter().cloned());
+    run_logged(
+        root,
+        arch,
+        "dpkg --configure -a",
+        argv,
+        Vec::new(),
+        opts.interpreter.clone(),
+        log,
+    )
+}
+
+/// Runs a package-manager command in `root` under its emulation, without
+/// network, with its output appended to `log`; a failure names the step
+/// and the package dpkg reports, with the log's tail.
+pub(crate) fn run_logged(
+    root: &Path,
+    arch: &str,
+    step: &str,
+    argv: Vec<String>,
+    binds: Vec<sandbox::Bind>,
+    interpreter: Option<PathBuf>,
+    log: &Path,
+) -> Result<(), InitError> {
     let log_file = fs_err::OpenOptions::new()
         .append(true)
+        .create(true)
         .open(log)
         .map_err(|source| InitError::Log {
             path: log.to_path_buf(),
             source,
         })?;
-    let mut argv = vec!["/bin/sh".to_string(), "-c".into(), CONFIGURE.into(), "sh".into()];
-    argv.extend(order.iter().cloned());
     let mut spec = Spec::new(root.to_path_buf(), argv);
     spec.env.extend(
         [
@@ -572,18 +664,44 @@ fn configure(
         ]
         .map(|(k, v)| (k.to_string(), v.to_string())),
     );
-    spec.interpreter = opts.interpreter.clone();
+    spec.interpreter = interpreter;
+    spec.binds = binds;
     spec.output = Some(log_file.as_raw_fd());
     let code = sandbox::run(&spec)?;
     if code != 0 {
+        let tail = tail(log, 25);
+        let failed = failed_package(&tail);
         return Err(InitError::Configure {
-            step: "dpkg --configure -a".into(),
+            step: match failed {
+                Some(p) => format!("`{step}` (package `{p}`)"),
+                None => format!("`{step}`"),
+            },
             code,
             log: log.to_path_buf(),
-            tail: tail(log, 20),
+            tail,
         });
     }
     Ok(())
+}
+
+/// The package dpkg names in `dpkg: error processing package NAME (...)`,
+/// or the last preinst brt started.
+fn failed_package(log: &str) -> Option<String> {
+    log.lines()
+        .rev()
+        .find_map(|l| {
+            l.strip_prefix("dpkg: error processing package ")
+                .or_else(|| l.strip_prefix("dpkg: error processing archive "))
+                .and_then(|r| r.split_whitespace().next())
+                .map(str::to_string)
+        })
+        .or_else(|| {
+            log.lines().rev().find_map(|l| {
+                l.strip_prefix("brt: ")
+                    .and_then(|r| r.strip_suffix(".preinst install"))
+                    .map(str::to_string)
+            })
+        })
 }
 
 /// The last `lines` lines of a log.

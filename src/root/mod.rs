@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod confined;
 pub mod copy;
+pub mod debinstall;
 pub mod debstrap;
 pub mod import;
 pub mod lock;
@@ -111,10 +112,10 @@ pub fn disk_usage(path: &Path) -> u64 {
             continue;
         }
         total += md.blocks() * 512;
-        if md.is_dir() {
-            if let Ok(rd) = fs_err::read_dir(&p) {
-                stack.extend(rd.flatten().map(|e| e.path()));
-            }
+        if md.is_dir()
+            && let Ok(rd) = fs_err::read_dir(&p)
+        {
+            stack.extend(rd.flatten().map(|e| e.path()));
         }
     }
     total

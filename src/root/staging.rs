@@ -175,14 +175,14 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
 
 /// Best effort: make a rename in `path`'s directory durable.
 pub fn sync_parent(path: &Path) {
-    if let Some(dir) = path.parent() {
-        if let Ok(d) = fs_err::File::open(if dir.as_os_str().is_empty() {
+    if let Some(dir) = path.parent()
+        && let Ok(d) = fs_err::File::open(if dir.as_os_str().is_empty() {
             Path::new(".")
         } else {
             dir
-        }) {
-            let _ = d.sync_all();
-        }
+        })
+    {
+        let _ = d.sync_all();
     }
 }
 
@@ -209,7 +209,6 @@ pub fn rfc3339(t: SystemTime) -> String {
         rem % 60
     )
 }
-
 
 #[cfg(test)]
 mod tests {

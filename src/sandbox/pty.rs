@@ -71,10 +71,10 @@ impl Pty {
         let mut stdin_open = true;
         let mut buf = [0u8; 16 * 1024];
         let result = loop {
-            if RESIZED.swap(false, Ordering::Relaxed) {
-                if let Some(ws) = sys::window_size(stdin_fd) {
-                    sys::set_window_size(self.master.as_fd(), &ws);
-                }
+            if RESIZED.swap(false, Ordering::Relaxed)
+                && let Some(ws) = sys::window_size(stdin_fd)
+            {
+                sys::set_window_size(self.master.as_fd(), &ws);
             }
             let mut fds = vec![PollFd::new(self.master.as_fd(), PollFlags::POLLIN)];
             if stdin_open {

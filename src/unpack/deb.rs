@@ -109,17 +109,25 @@ pub fn read_deb<T, E: std::error::Error + 'static>(
             }
             _ if name.starts_with("data.tar") => {
                 let Some(control) = control.take() else {
-                    return Err(ReadDebError::Deb(format("`data.tar` comes before `control.tar`")));
+                    return Err(ReadDebError::Deb(format(
+                        "`data.tar` comes before `control.tar`",
+                    )));
                 };
                 let size = entry.header().size();
-                let mut counted = Counted { inner: &mut entry, count: 0 };
+                let mut counted = Counted {
+                    inner: &mut entry,
+                    count: 0,
+                };
                 let out = {
                     let mut stream = decompress(&name, &mut counted).map_err(ReadDebError::Deb)?;
                     let f = data.take().expect("one data member");
                     let out = f(&control, &mut stream).map_err(ReadDebError::Data)?;
                     // Trailing padding the tar reader did not need.
                     io::copy(&mut stream, &mut io::sink()).map_err(|source| {
-                        ReadDebError::Deb(DebError::Member { member: name.clone(), source })
+                        ReadDebError::Deb(DebError::Member {
+                            member: name.clone(),
+                            source,
+                        })
                     })?;
                     out
                 };
@@ -176,10 +184,12 @@ fn decompress<'a>(name: &str, input: &'a mut dyn Read) -> Result<Box<dyn Read + 
         Some("tar") => Box::new(input),
         Some("xz") => Box::new(liblzma::read::XzDecoder::new_multi_decoder(input)),
         Some("gz") => Box::new(flate2::read::MultiGzDecoder::new(input)),
-        Some("zst") => Box::new(zstd::Decoder::new(input).map_err(|source| DebError::Member {
-            member: name.to_string(),
-            source,
-        })?),
+        Some("zst") => Box::new(
+            zstd::Decoder::new(input).map_err(|source| DebError::Member {
+                member: name.to_string(),
+                source,
+            })?,
+        ),
         _ => return Err(format(format!("unsupported compression of `{name}`"))),
     })
 }
@@ -193,11 +203,20 @@ fn read_control(input: &mut dyn Read) -> io::Result<ControlFiles> {
             continue;
         }
         let path = entry.path()?.into_owned();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
+        let Some(name) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_string)
+        else {
             continue;
         };
         // Control members are flat: `./postinst`.
-        if path.components().filter(|c| !matches!(c, std::path::Component::CurDir)).count() != 1 {
+        if path
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .count()
+            != 1
+        {
             continue;
         }
         let mode = entry.header().mode()?;

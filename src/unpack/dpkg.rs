@@ -87,7 +87,11 @@ impl DpkgDb {
                 list.push('\n');
             }
         }
-        write_file(&info.join(format!("{info_name}.list")), list.as_bytes(), 0o644)?;
+        write_file(
+            &info.join(format!("{info_name}.list")),
+            list.as_bytes(),
+            0o644,
+        )?;
         for f in &control.files {
             if f.name == "control" {
                 continue;
@@ -216,12 +220,27 @@ mod tests {
             ("postinst", "#!/bin/sh\n", 0o755),
             ("triggers", "activate-noawait ldconfig\n", 0o644),
         ]);
-        db.add(&libc, &[PathBuf::from("."), PathBuf::from("usr"), PathBuf::from("usr/lib/x")])
-            .unwrap();
+        db.add(
+            &libc,
+            &[
+                PathBuf::from("."),
+                PathBuf::from("usr"),
+                PathBuf::from("usr/lib/x"),
+            ],
+        )
+        .unwrap();
         let bin = control(&[
-            ("control", "Package: libc-bin\nVersion: 2.36-9\nArchitecture: arm64\n", 0o644),
+            (
+                "control",
+                "Package: libc-bin\nVersion: 2.36-9\nArchitecture: arm64\n",
+                0o644,
+            ),
             ("conffiles", "/etc/ld.so.conf\n", 0o644),
-            ("triggers", "interest-noawait ldconfig\ninterest /usr/share/man\n", 0o644),
+            (
+                "triggers",
+                "interest-noawait ldconfig\ninterest /usr/share/man\n",
+                0o644,
+            ),
         ]);
         db.add(&bin, &[PathBuf::from("etc/ld.so.conf")]).unwrap();
         db.finish().unwrap();
@@ -240,7 +259,10 @@ mod tests {
             "/.\n/usr\n/usr/lib/x\n"
         );
         let postinst = admin.join("info/libc6:arm64.postinst");
-        assert_eq!(fs_err::metadata(&postinst).unwrap().permissions().mode() & 0o777, 0o755);
+        assert_eq!(
+            fs_err::metadata(&postinst).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
         assert!(!admin.join("info/libc6:arm64.control").exists());
         assert_eq!(
             fs_err::read_to_string(admin.join("triggers/ldconfig")).unwrap(),

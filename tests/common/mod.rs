@@ -228,3 +228,125 @@ impl Brt {
         dir.join("root")
     }
 }
+
+/// A static file server on 127.0.0.1 for fixture repositories: GET and
+/// HEAD, `Content-Length`, 404 for what is missing. Lives as long as the
+/// test process.
+pub struct FileServer {
+    pub port: u16,
+}
+
+impl FileServer {
+    pub fn start(dir: PathBuf) -> FileServer {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let dir = dir.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut stream = stream;
+                    loop {
+                        let mut request = String::new();
+                        if reader.read_line(&mut request).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        // Headers up to the blank line.
+                        loop {
+                            let mut line = String::new();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                                break;
+                            }
+                        }
+                        let mut parts = request.split_whitespace();
+                        let method = parts.next().unwrap_or("");
+                        let path = parts.next().unwrap_or("/");
+                        let rel = path.trim_start_matches('/');
+                        let file = dir.join(rel);
+                        let body = if rel.split('/').any(|c| c == "..") {
+                            None
+                        } else {
+                            fs_err::read(&file).ok().filter(|_| file.is_file())
+                        };
+                        let ok = match body {
+                            Some(body) => {
+                                let head = format!(
+                                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                                    body.len()
+                                );
+                                stream.write_all(head.as_bytes()).is_ok()
+                                    && (method == "HEAD" || stream.write_all(&body).is_ok())
+                            }
+                            None => stream
+                                .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                                .is_ok(),
+                        };
+                        if !ok {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        FileServer { port }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "http://127.0.0.1:{}/{}",
+            self.port,
+            path.trim_start_matches('/')
+        )
+    }
+}
+
+/// The local apt repositories made by `scripts/fixtures/apt-repo` (cached
+/// in target/fixtures), served on 127.0.0.1.
+pub fn apt_fixture() -> (PathBuf, &'static FileServer) {
+    static SERVER: std::sync::OnceLock<(PathBuf, FileServer)> = std::sync::OnceLock::new();
+    let (dir, server) = SERVER.get_or_init(|| {
+        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixtures/apt-repo");
+        fs_err::create_dir_all(out.parent().unwrap()).unwrap();
+        let status =
+            Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fixtures/apt-repo"))
+                .arg(&out)
+                .status()
+                .unwrap();
+        assert!(status.success(), "apt-repo fixture script failed");
+        (out.clone(), FileServer::start(out))
+    });
+    (dir.clone(), server)
+}
+
+/// Mount points below `dir` in this mount namespace.
+pub fn mounts_below(dir: &Path) -> Vec<String> {
+    let dir = dir.to_string_lossy().into_owned();
+    fs_err::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|m| m.starts_with(&dir))
+        .collect()
+}
+
+/// Processes whose root directory is below `dir` (left-over sandboxes).
+pub fn processes_in(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in fs_err::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(root) = fs_err::read_link(entry.path().join("root"))
+            && root.starts_with(dir)
+        {
+            let cmdline = fs_err::read(entry.path().join("cmdline")).unwrap_or_default();
+            out.push(format!(
+                "{pid}: {}",
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            ));
+        }
+    }
+    out
+}

@@ -5,4 +5,5 @@ mod common;
 
 mod archive;
 mod binfmt;
+mod init;
 mod sandbox;

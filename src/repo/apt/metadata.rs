@@ -28,6 +28,8 @@ pub struct AptSource<'a> {
     /// Candidates; the first that exists is used.
     pub keyring: &'a [String],
     pub gpgcheck: bool,
+    /// Ask the server even when the cached `InRelease` is fresh (`update`).
+    pub refresh: bool,
 }
 
 /// The verified metadata of one repository.
@@ -47,9 +49,7 @@ pub struct AptIndex {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
-    #[error(
-        "repository `{repo}` needs a keyring and none of {candidates} exists"
-    )]
+    #[error("repository `{repo}` needs a keyring and none of {candidates} exists")]
     NoKeyring { repo: String, candidates: String },
     #[error("repository `{repo}`: cannot fetch its Release file")]
     Fetch {
@@ -135,7 +135,9 @@ pub fn load(
     arch: &str,
 ) -> Result<AptIndex, MetadataError> {
     let url = source.url.trim_end_matches('/').to_string();
-    let dir = cachedir.join("metadata-v1").join(cache_id(&url, source.suite));
+    let dir = cachedir
+        .join("metadata-v1")
+        .join(cache_id(&url, source.suite));
     let cache_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| MetadataError::Cache { path, source }
@@ -145,7 +147,11 @@ pub fn load(
     let repo = source.name.to_string();
 
     let keyring = if source.gpgcheck {
-        let found = source.keyring.iter().map(PathBuf::from).find(|p| p.is_file());
+        let found = source
+            .keyring
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file());
         match found {
             Some(p) => Some(p),
             None => {
@@ -173,18 +179,19 @@ pub fn load(
             source: e,
         })?;
 
-    let (release_text, mut files) = match release_text(fetcher, &dir, &dists, &repo, keys.as_ref()) {
-        Ok(found) => found,
-        Err(e) => {
-            // Never keep what failed verification: the next run asks again.
-            if !fetcher.offline() {
-                for f in ["InRelease", "Release", "Release.gpg"] {
-                    let _ = fs_err::remove_file(dir.join(f));
+    let (release_text, mut files) =
+        match release_text(fetcher, &dir, &dists, &repo, keys.as_ref(), source.refresh) {
+            Ok(found) => found,
+            Err(e) => {
+                // Never keep what failed verification: the next run asks again.
+                if !fetcher.offline() {
+                    for f in ["InRelease", "Release", "Release.gpg"] {
+                        let _ = fs_err::remove_file(dir.join(f));
+                    }
                 }
+                return Err(e);
             }
-            return Err(e);
-        }
-    };
+        };
     let origin = format!("{dists}/InRelease");
     let release = Release::parse(&release_text, &origin)?;
     let found_suite = [&release.suite, &release.codename]
@@ -238,7 +245,9 @@ pub fn load(
             let cached = local.is_file()
                 && sha256_file(&local).is_ok_and(|h| h.eq_ignore_ascii_case(&entry.sha256));
             if !cached {
-                let remote = release.by_hash_path(&entry.path).unwrap_or(entry.path.clone());
+                let remote = release
+                    .by_hash_path(&entry.path)
+                    .unwrap_or(entry.path.clone());
                 let expected = Expected {
                     size: Some(entry.size),
                     sha256: entry.sha256.clone(),
@@ -248,11 +257,21 @@ pub fn load(
                     path: format!("{dists}/{}", entry.path),
                     source,
                 };
-                match fetcher.download(&format!("{dists}/{remote}"), &local, &expected, &crate::fetch::Silent) {
+                match fetcher.download(
+                    &format!("{dists}/{remote}"),
+                    &local,
+                    &expected,
+                    &crate::fetch::Silent,
+                ) {
                     Ok(()) => {}
                     // A mirror without by-hash for this file: the plain path.
                     Err(FetchError::Status { status: 404, .. }) if remote != entry.path => fetcher
-                        .download(&format!("{dists}/{}", entry.path), &local, &expected, &crate::fetch::Silent)
+                        .download(
+                            &format!("{dists}/{}", entry.path),
+                            &local,
+                            &expected,
+                            &crate::fetch::Silent,
+                        )
                         .map_err(index_err)?,
                     Err(e) => return Err(index_err(e)),
                 }
@@ -260,9 +279,12 @@ pub fn load(
             let file = fs_err::File::open(&local).map_err(cache_err(&local))?;
             let origin = format!("{dists}/{}", entry.path);
             packages.extend(
-                read_packages(decompressor(&entry.path, std::io::BufReader::new(file)), &origin)?
-                    .into_iter()
-                    .filter(|p| p.architecture == *arch || p.architecture == "all"),
+                read_packages(
+                    decompressor(&entry.path, std::io::BufReader::new(file)),
+                    &origin,
+                )?
+                .into_iter()
+                .filter(|p| p.architecture == *arch || p.architecture == "all"),
             );
             files.push((entry.path.clone(), local));
         }
@@ -285,6 +307,7 @@ fn release_text(
     dists: &str,
     repo: &str,
     keys: Option<&Keyring>,
+    refresh: bool,
 ) -> Result<(String, Vec<(String, PathBuf)>), MetadataError> {
     let inrelease = dir.join("InRelease");
     let release = dir.join("Release");
@@ -296,7 +319,9 @@ fn release_text(
             .and_then(|t| SystemTime::now().duration_since(t).ok())
             .is_some_and(|age| age < FRESH_FOR)
     };
-    let use_cache = fetcher.offline() || fresh(&inrelease) || (fresh(&release) && (keys.is_none() || fresh(&gpg)));
+    let use_cache = fetcher.offline()
+        || (!refresh && fresh(&inrelease))
+        || (!refresh && fresh(&release) && (keys.is_none() || fresh(&gpg)));
     if !use_cache {
         let write = |path: &Path, bytes: &[u8]| -> Result<(), MetadataError> {
             write_atomic(path, bytes).map_err(|source| MetadataError::Cache {
@@ -314,10 +339,14 @@ fn release_text(
                 let _ = fs_err::remove_file(&release);
             }
             Err(FetchError::Status { status: 404, .. }) => {
-                let bytes = fetcher.get(&format!("{dists}/Release")).map_err(fetch_err)?;
+                let bytes = fetcher
+                    .get(&format!("{dists}/Release"))
+                    .map_err(fetch_err)?;
                 write(&release, &bytes)?;
                 if keys.is_some() {
-                    let sig = fetcher.get(&format!("{dists}/Release.gpg")).map_err(fetch_err)?;
+                    let sig = fetcher
+                        .get(&format!("{dists}/Release.gpg"))
+                        .map_err(fetch_err)?;
                     write(&gpg, &sig)?;
                 }
                 let _ = fs_err::remove_file(&inrelease);
@@ -399,7 +428,13 @@ pub fn cache_id(url: &str, suite: &str) -> String {
         .trim_end_matches('/');
     let mut id: String = format!("{bare}/{suite}")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-.+".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-.+".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     id.truncate(200);
     id
@@ -440,7 +475,11 @@ mod tests {
             "deb.debian.org_debian_bookworm"
         );
         assert_eq!(
-            apt_list_name("http://deb.debian.org/debian", "bookworm", "main/binary-arm64/Packages"),
+            apt_list_name(
+                "http://deb.debian.org/debian",
+                "bookworm",
+                "main/binary-arm64/Packages"
+            ),
             "deb.debian.org_debian_dists_bookworm_main_binary-arm64_Packages"
         );
         assert_eq!(

@@ -7,8 +7,8 @@
 use std::io::Read;
 
 pub mod deb822;
-pub mod packages;
 pub mod metadata;
+pub mod packages;
 pub mod release;
 
 pub use packages::{

@@ -552,19 +552,27 @@ fn bookworm_arm64_minbase() {
         with_recommends.len(),
         start.elapsed()
     );
-}
-
-#[test]
-fn zz_print_explanations() {
-    for (text, pk) in [
-        ("Package: needs-missing\nDepends: does-not-exist (>= 1)", vec!["needs-missing"]),
-        ("Package: a\nDepends: foo (>= 1)\n\nPackage: bar\nProvides: foo", vec!["a"]),
-        ("Package: a\nConflicts: b\n\nPackage: b", vec!["a", "b"]),
-        ("Package: a\nDepends: mta\n\nPackage: x\nConflicts: mta\n\nPackage: p\nProvides: mta\n\nPackage: q\nProvides: mta (= 2)", vec!["a", "x"]),
-        ("Package: a\nDepends: perl:any\n\nPackage: perl", vec!["a"]),
-        ("Package: a\nBreaks: b (<< 2)\n\nPackage: b\nVersion: 1\n\nPackage: b\nVersion: 0.5", vec!["a", "b"]),
-    ] {
-        let u = universe(text);
-        println!("----\n{}", resolve(&u, &request(&pk)).unwrap_err());
+    for name in installed(&universe, &with_recommends) {
+        println!("  +r {name}");
     }
+
+    // A build root: a few hundred packages.
+    let start = std::time::Instant::now();
+    let build = resolve(
+        &universe,
+        &DebRequest {
+            essential: true,
+            required: true,
+            packages: ["build-essential", "debhelper", "git", "python3-dev"]
+                .map(String::from)
+                .to_vec(),
+            ..request.clone()
+        },
+    )
+    .unwrap();
+    println!(
+        "build root: {} packages in {:?}",
+        build.len(),
+        start.elapsed()
+    );
 }

@@ -262,11 +262,11 @@ impl Unpacker {
                     b"gid" => meta.gid = id(parse_u64(&text())?)?,
                     b"mtime" => meta.mtime = parse_time(&text())?,
                     _ => {
-                        if let Some(name) = key.strip_prefix(PAX_XATTR.as_bytes()) {
-                            if name != SELINUX_XATTR.as_bytes() {
-                                meta.xattrs
-                                    .push((OsStr::from_bytes(name).to_owned(), value.to_vec()));
-                            }
+                        if let Some(name) = key.strip_prefix(PAX_XATTR.as_bytes())
+                            && name != SELINUX_XATTR.as_bytes()
+                        {
+                            meta.xattrs
+                                .push((OsStr::from_bytes(name).to_owned(), value.to_vec()));
                         }
                     }
                 }
@@ -368,10 +368,10 @@ impl Unpacker {
         self.chown_by_path(path, meta)?;
         for (name, value) in &meta.xattrs {
             // Linux refuses user.* xattrs on symlinks; nothing can have set one.
-            if let Err(e) = xattr::set(path, name, value) {
-                if e.raw_os_error() != Some(libc::EPERM) {
-                    return Err(xattr_err(name, e));
-                }
+            if let Err(e) = xattr::set(path, name, value)
+                && e.raw_os_error() != Some(libc::EPERM)
+            {
+                return Err(xattr_err(name, e));
             }
         }
         utimensat(

@@ -1,0 +1,105 @@
+//! `brt -r NAME install PKG... | remove PKG... | update` on a ready root.
+
+use anyhow::{Result, bail};
+
+use super::progress::Bar;
+use super::shell::emulation;
+use super::{Settings, exit, lock_waiting};
+use crate::cli::{PackagesArgs, UpdateArgs};
+use brt::config::{Config, Family};
+use brt::root::confined;
+use brt::root::debinstall;
+use brt::root::debstrap::{InitError, Options};
+use brt::root::lock::RootLock;
+use brt::root::{Layout, human_size};
+
+pub fn install(settings: &Settings, args: PackagesArgs) -> Result<i32> {
+    change(
+        settings,
+        usize::from(args.parallel),
+        |layout, config, opts| {
+            let changes = debinstall::install(layout, config, Some(&args.packages), opts)?;
+            Ok(summary(&changes))
+        },
+    )
+}
+
+pub fn update(settings: &Settings, args: UpdateArgs) -> Result<i32> {
+    change(
+        settings,
+        usize::from(args.parallel),
+        |layout, config, opts| {
+            let changes = debinstall::install(layout, config, None, opts)?;
+            Ok(summary(&changes))
+        },
+    )
+}
+
+pub fn remove(settings: &Settings, args: PackagesArgs) -> Result<i32> {
+    change(settings, 1, |layout, config, opts| {
+        debinstall::remove(layout, config, &args.packages, opts)?;
+        Ok(format!("removed {}", args.packages.join(" ")))
+    })
+}
+
+fn summary(changes: &debinstall::Changes) -> String {
+    if changes.lines.is_empty() {
+        return "nothing to do".into();
+    }
+    format!(
+        "{} packages changed, {} downloaded:\n  {}",
+        changes.lines.len(),
+        human_size(changes.downloaded_bytes),
+        changes.lines.join("\n  ")
+    )
+}
+
+/// Lock, check, set up emulation, run `f`, report.
+fn change(
+    settings: &Settings,
+    parallel: usize,
+    f: impl FnOnce(&Layout, &Config, &Options) -> Result<String, InitError>,
+) -> Result<i32> {
+    let config = settings.config()?;
+    let layout = Layout::new(&settings.basedir, &config.name);
+    if config.distro.family != Family::Deb {
+        bail!(
+            "installing into RPM-family roots (`{}`) is not implemented yet",
+            config.name
+        );
+    }
+    confined::catch_interrupts()?;
+    let _lock = match RootLock::exclusive(&layout, lock_waiting(settings, &config.name)) {
+        Ok(lock) => lock,
+        Err(_) if confined::interrupted() => return Ok(exit::INTERRUPTED),
+        Err(e) => return Err(e.into()),
+    };
+    layout.require_ready()?;
+    let interpreter = emulation(&config)?;
+    let bar = Bar::new(settings.progress);
+    let say = |msg: &str| settings.info(format!("  {msg}"));
+    let opts = Options {
+        cachedir: settings.cachedir.clone(),
+        offline: settings.offline,
+        parallel,
+        interpreter,
+        reporter: &bar,
+        say: &say,
+    };
+    match f(&layout, &config, &opts) {
+        Ok(msg) => {
+            settings.info(msg);
+            Ok(exit::OK)
+        }
+        Err(InitError::Interrupted) => {
+            eprintln!("error: interrupted");
+            Ok(exit::INTERRUPTED)
+        }
+        Err(e) => {
+            if let InitError::Configure { tail, .. } = &e {
+                eprintln!("--- last lines of the log ---\n{tail}\n---");
+            }
+            Err(e.into())
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! `install`, `update` and `remove` on a ready Debian-family root.
+//!
+//! `install` and `update` use init's machinery: brt reads the root's dpkg
+//! status, resolves natively (installed packages stay, at their versions for
+//! `install`, newest for `update`), downloads into the shared package cache,
+//! and hands only the new or changed `.deb` files to the root's own
+//! `dpkg --install` under emulation, which unpacks, runs the maintainer
+//! scripts and handles conffiles and upgrades as on any Debian system. No
+//! dependency solving runs emulated. `remove` is the root's own
+//! `apt-get remove`: apt knows what else has to go, and removal downloads
+//! nothing, so there is nothing for brt to speed up.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::Layout;
+use super::confined;
+use super::debstrap::{AptSetup, InitError, Options, fetch_metadata, run_logged};
+use crate::config::Config;
+use crate::fetch::{Download, Expected, Fetcher, PackageCache};
+use crate::repo::apt::deb822::Paragraphs;
+use crate::resolve::deb::{DebRequest, resolve};
+use crate::resolve::debver::DebVersion;
+use crate::sandbox::Bind;
+
+/// Where the package cache appears inside the root during `dpkg --install`.
+const CACHE_IN_ROOT: &str = "/run/brt-packages";
+
+/// What changed.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// `name old -> new` or `name new`.
+    pub lines: Vec<String>,
+    pub downloaded_bytes: u64,
+}
+
+/// An installed package, from `/var/lib/dpkg/status`.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    pub name: String,
+    pub version: DebVersion,
+}
+
+/// Reads the root's dpkg status from a process confined to it (the file
+/// is the root's: a symlink in it must not make brt read a host file).
+pub fn installed(root: &Path) -> Result<Vec<Installed>, InitError> {
+    let (child, mut pipe) = confined::spawn_writer(root, |mut out| {
+        let mut f = fs_err::File::open("/var/lib/dpkg/status")?;
+        std::io::copy(&mut f, &mut out)?;
+        Ok(())
+    })
+    .map_err(InitError::Unpack)?;
+    let mut text = String::new();
+    let read = pipe.read_to_string(&mut text);
+    child.wait().map_err(InitError::Unpack)?;
+    read.map_err(|source| InitError::Log {
+        path: root.join("var/lib/dpkg/status"),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for para in Paragraphs::new(&text).flatten() {
+        let installed = para
+            .get("Status")
+            .is_some_and(|s| s.split_whitespace().last() == Some("installed"));
+        let (Some(name), Some(version)) = (para.get("Package"), para.get("Version")) else {
+            continue;
+        };
+        if let (true, Ok(version)) = (installed, version.parse::<DebVersion>()) {
+            out.push(Installed {
+                name: name.to_string(),
+                version,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Installs `packages` (or, with `None`, upgrades everything: `update`).
+pub fn install(
+    layout: &Layout,
+    config: &Config,
+    packages: Option<&[String]>,
+    opts: &Options,
+) -> Result<Changes, InitError> {
+    let root = layout.root();
+    let arch = config.arch.deb;
+    let log = layout.result_dir().join("root.log");
+    fs_err::create_dir_all(layout.result_dir()).map_err(|source| InitError::Log {
+        path: layout.result_dir(),
+        source,
+    })?;
+    let have = installed(&root)?;
+
+    let fetcher = Fetcher::new(opts.offline);
+    let update = packages.is_none();
+    let indexes = fetch_metadata(&fetcher, config, &opts.cachedir, update)?;
+    let mut universe = Vec::new();
+    let mut origin = Vec::new();
+    for (i, index) in indexes.iter().enumerate() {
+        universe.extend(index.packages.iter().cloned());
+        origin.extend(std::iter::repeat_n(i, index.packages.len()));
+    }
+    // Installed packages stay installed; those no repository has any more
+    // (installed by hand) are left to dpkg.
+    let known: std::collections::HashSet<&str> = universe.iter().map(|p| p.name.as_str()).collect();
+    let mut wanted: Vec<String> = have
+        .iter()
+        .filter(|p| known.contains(p.name.as_str()))
+        .map(|p| p.name.clone())
+        .collect();
+    wanted.extend(packages.unwrap_or_default().iter().cloned());
+    let request = DebRequest {
+        arch,
+        essential: false,
+        required: false,
+        packages: wanted,
+        relations: Vec::new(),
+        recommends: config.install.weak_deps,
+        favored: if update {
+            Vec::new()
+        } else {
+            have.iter()
+                .map(|p| (p.name.clone(), p.version.clone()))
+                .collect()
+        },
+    };
+    let chosen = resolve(&universe, &request)?;
+    let mut changes = Changes::default();
+    let mut downloads = Vec::new();
+    for &i in &chosen {
+        let p = &universe[i];
+        match have.iter().find(|h| h.name == p.name) {
+            Some(h) if h.version == p.version => continue,
+            Some(h) => changes
+                .lines
+                .push(format!("{} {} -> {}", p.name, h.version, p.version)),
+            None => changes.lines.push(format!("{} {}", p.name, p.version)),
+        }
+        downloads.push(Download {
+            label: format!("{} {}", p.name, p.version),
+            urls: vec![format!("{}/{}", indexes[origin[i]].url, p.filename)],
+            expected: Expected {
+                size: Some(p.size),
+                sha256: p.sha256.clone(),
+            },
+        });
+    }
+    let cache = PackageCache::new(&opts.cachedir);
+    if !downloads.is_empty() {
+        changes.downloaded_bytes = cache.fill(
+            &fetcher,
+            &downloads,
+            opts.parallel,
+            opts.reporter,
+            &confined::interrupted,
+        )?;
+    }
+    drop(fetcher);
+    if confined::interrupted() {
+        return Err(InitError::Interrupted);
+    }
+    if update {
+        // apt's lists follow the metadata brt just verified.
+        let apt = AptSetup::new(config, &indexes)?;
+        confined::run(&root, move || Ok(apt.write()?)).map_err(InitError::Unpack)?;
+    }
+    if downloads.is_empty() {
+        return Ok(changes);
+    }
+    (opts.say)(&format!(
+        "installing {} packages with the root's dpkg",
+        downloads.len()
+    ));
+    let mut argv = vec!["dpkg".to_string(), "--install".into()];
+    argv.extend(
+        downloads
+            .iter()
+            .map(|d| format!("{CACHE_IN_ROOT}/{}", d.expected.sha256.to_ascii_lowercase())),
+    );
+    let bind = Bind {
+        source: cache.dir().to_path_buf(),
+        target: PathBuf::from(CACHE_IN_ROOT),
+        readonly: true,
+    };
+    run_logged(
+        &root,
+        arch,
+        "dpkg --install",
+        argv,
+        vec![bind],
+        opts.interpreter.clone(),
+        &log,
+    )?;
+    Ok(changes)
+}
+
+/// `apt-get remove` in the root.
+pub fn remove(
+    layout: &Layout,
+    config: &Config,
+    packages: &[String],
+    opts: &Options,
+) -> Result<(), InitError> {
+    let mut argv = vec![
+        "apt-get".to_string(),
+        "-y".into(),
+        "remove".into(),
+        "--".into(),
+    ];
+    argv.extend(packages.iter().cloned());
+    run_logged(
+        &layout.root(),
+        config.arch.deb,
+        "apt-get remove",
+        argv,
+        Vec::new(),
+        opts.interpreter.clone(),
+        &layout.result_dir().join("root.log"),
+    )
+}

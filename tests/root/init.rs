@@ -1,0 +1,371 @@
+//! `init`, `install`, `remove` of Debian roots: against the real Debian
+//! mirror (CI reaches it), and against local apt repositories on 127.0.0.1
+//! that `scripts/fixtures/apt-repo` generates, for every kind of bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::common::{
+    BinfmtSnapshot, Brt, apt_fixture, mounts_below, processes_in, require_root, stderr, stdout,
+};
+
+const DEBIAN: &str = "http://deb.debian.org/debian";
+
+/// A config file in the test's dir; `-r` takes its path.
+fn config(brt: &Brt, name: &str, text: &str) -> String {
+    let path = brt.tmp.path().join(format!("{name}.toml"));
+    fs_err::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// A config with the real bookworm arm64 repository, and optionally a
+/// fixture repository on top.
+fn bookworm_with(brt: &Brt, name: &str, packages: &[&str], fixture_repo: Option<&str>) -> String {
+    let mut text = format!(
+        "arch = \"arm64\"\n[distro]\nfamily = \"deb\"\nname = \"debian\"\nrelease = \"bookworm\"\n\
+         [install]\npackages = {packages:?}\n\
+         [[repo]]\nname = \"debian\"\nurl = \"{DEBIAN}\"\nsuite = \"bookworm\"\ncomponents = [\"main\"]\n\
+         keyring = [\"/usr/share/keyrings/debian-archive-keyring.gpg\"]\n"
+    );
+    if let Some(repo) = fixture_repo {
+        text.push_str(&fixture_repo_toml(repo));
+    }
+    config(brt, name, &text)
+}
+
+fn fixture_repo_toml(repo: &str) -> String {
+    let (dir, server) = apt_fixture();
+    format!(
+        "[[repo]]\nname = \"fixture\"\nurl = \"{}\"\nsuite = \"stable\"\ncomponents = [\"main\"]\n\
+         keyring = [\"{}\"]\n",
+        server.url(&format!("repos/{repo}")),
+        dir.join("keyring.gpg").display()
+    )
+}
+
+/// A config with only a fixture repository.
+fn fixture_only(brt: &Brt, name: &str, repo: &str, packages: &[&str]) -> String {
+    let text = format!(
+        "arch = \"arm64\"\n[distro]\nfamily = \"deb\"\nname = \"debian\"\nrelease = \"stable\"\n\
+         [install]\npackages = {packages:?}\n{}",
+        fixture_repo_toml(repo)
+    );
+    config(brt, name, &text)
+}
+
+fn shell(brt: &Brt, root: &str, script: &str) -> std::process::Output {
+    brt.run(&["-r", root, "shell", "--", "/bin/sh", "-c", script])
+}
+
+fn state(brt: &Brt, name: &str) -> String {
+    fs_err::read_to_string(brt.basedir().join(name).join("state.json")).unwrap_or_default()
+}
+
+fn assert_ok(o: &std::process::Output, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// The shipped `debian-bookworm-arm64` (essential + required +
+/// build-essential) from the real mirror, checked as a user would.
+#[test]
+fn debian_bookworm_arm64_from_the_mirror() {
+    require_root();
+    let _binfmt = BinfmtSnapshot::take();
+    let brt = Brt::new();
+    let r = "debian-bookworm-arm64";
+    let out = brt.run(&["-r", r, "init"]);
+    assert_ok(&out, "init");
+    assert!(state(&brt, r).contains("\"ready\""));
+
+    let out = shell(&brt, r, "uname -m; dpkg --audit; echo audit-done");
+    assert_ok(&out, "shell");
+    assert_eq!(
+        stdout(&out),
+        "aarch64\naudit-done\n",
+        "dpkg --audit must print nothing"
+    );
+
+    // Every package brt resolved is installed (`ii`), and nothing else.
+    let state: serde_json::Value = serde_json::from_str(&state(&brt, r)).unwrap();
+    let mut resolved: Vec<String> = state["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().split(' ').next().unwrap().to_string())
+        .collect();
+    resolved.sort();
+    assert!(
+        resolved.iter().any(|p| p == "gcc-12"),
+        "build-essential's gcc"
+    );
+    let out = shell(
+        &brt,
+        r,
+        "dpkg-query -W -f '${db:Status-Abbrev} ${Package}\\n'",
+    );
+    assert_ok(&out, "dpkg-query");
+    let mut listed = Vec::new();
+    for line in stdout(&out).lines() {
+        let (status, name) = line.split_once(' ').unwrap();
+        assert_eq!(status.trim(), "ii", "{line}");
+        listed.push(name.to_string());
+    }
+    listed.sort();
+    assert_eq!(listed, resolved);
+
+    let out = shell(&brt, r, "apt-get check");
+    assert_ok(&out, "apt-get check");
+    // apt works with the lists brt wrote, and fetches from the mirror.
+    let out = brt.run(&[
+        "-r",
+        r,
+        "shell",
+        "--enable-network",
+        "--",
+        "sh",
+        "-c",
+        "apt-get install -y hello >/dev/null && hello",
+    ]);
+    assert_ok(&out, "apt-get install hello");
+    assert_eq!(stdout(&out), "Hello, world!\n");
+
+    // A second init is a no-op and downloads nothing.
+    let cache = brt.cachedir().join("packages-v1");
+    let before = fs_err::read_dir(&cache).unwrap().count();
+    let started = Instant::now();
+    let out = brt.run(&["-r", r, "init"]);
+    assert_ok(&out, "second init");
+    assert!(stderr(&out).contains("nothing to do"), "{}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(fs_err::read_dir(&cache).unwrap().count(), before);
+    assert!(mounts_below(brt.tmp.path()).is_empty());
+}
+
+/// The real essential set from the mirror plus the fixture repository's
+/// packages: dependencies across repositories, versions, virtual packages,
+/// conffiles and maintainer scripts; then `install`, `remove` and a second
+/// root from the warm cache.
+#[test]
+fn debian_and_fixture_repos_together() {
+    require_root();
+    let _binfmt = BinfmtSnapshot::take();
+    let brt = Brt::new();
+    let r = bookworm_with(
+        &brt,
+        "mixed",
+        &["brt-hello", "brt-conffile", "brt-mailer"],
+        Some("good"),
+    );
+    let out = brt.run(&["-r", &r, "init"]);
+    assert_ok(&out, "init");
+    let out = shell(
+        &brt,
+        &r,
+        "cat /usr/share/brt-hello/greeting /usr/share/doc/brt-libgreet/version; \
+         dpkg-query -W -f '${Package} ${Version}\\n' brt-libgreet brt-mta-a brt-mta-b 2>/dev/null; \
+         ls /etc/brt-conffile.conf*; cat /var/lib/brt-conffile/preinst-ran /var/lib/brt-conffile/configured",
+    );
+    assert_eq!(
+        stdout(&out),
+        "hello from brt-hello 1.0\n2.0\nbrt-libgreet 2.0\nbrt-mta-b 1.0\n\
+         /etc/brt-conffile.conf\ninstall\nconfigure\n",
+        "{}",
+        stderr(&out)
+    );
+    let out = shell(
+        &brt,
+        &r,
+        "dpkg --audit; dpkg -s brt-conffile | grep -c newconffile",
+    );
+    assert_eq!(
+        stdout(&out),
+        "0\n",
+        "conffiles are registered with their hashes"
+    );
+
+    // install: the conflicting provider replaces the other one.
+    let out = brt.run(&["-r", &r, "install", "brt-mta-a"]);
+    assert_ok(&out, "install");
+    let out = shell(
+        &brt,
+        &r,
+        "dpkg-query -W -f '${db:Status-Abbrev}${Package}\\n' 'brt-mta-*'",
+    );
+    let text = stdout(&out);
+    assert!(text.contains("ii brt-mta-a"), "{text}");
+    assert!(!text.contains("ii brt-mta-b"), "{text}");
+
+    let out = brt.run(&["-r", &r, "remove", "brt-hello"]);
+    assert_ok(&out, "remove");
+    let out = shell(
+        &brt,
+        &r,
+        "test -e /usr/share/brt-hello/greeting || echo gone",
+    );
+    assert_eq!(stdout(&out), "gone\n");
+}
+
+/// What a user sees when an init fails, and that nothing is left behind.
+fn assert_fails(brt: &Brt, r: &str, expect: &[&str]) -> String {
+    let out = brt.run(&["-r", r, "init"]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "init succeeded:\n{err}");
+    for e in expect {
+        assert!(err.contains(e), "expected `{e}` in:\n{err}");
+    }
+    let name = Path::new(r).file_stem().unwrap().to_str().unwrap();
+    assert!(
+        !state(brt, name).contains("\"ready\""),
+        "marked ready after: {err}"
+    );
+    assert!(!brt.basedir().join(name).join("root").exists());
+    // No staging dir is left.
+    let leftovers: Vec<PathBuf> = fs_err::read_dir(brt.basedir())
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(
+        leftovers
+            .iter()
+            .all(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.')),
+        "{leftovers:?}"
+    );
+    assert!(mounts_below(brt.tmp.path()).is_empty());
+    err
+}
+
+#[test]
+fn bad_repositories_are_refused() {
+    require_root();
+    let _binfmt = BinfmtSnapshot::take();
+    let brt = Brt::new();
+    for (repo, expect) in [
+        ("badsig", &["not signed by a trusted key", "hint:"][..]),
+        ("tampered", &["not signed by a trusted key"]),
+        ("unsigned", &["Release.gpg", "404"]),
+        ("badindex", &["Packages.xz", "SHA-256"]),
+    ] {
+        let r = fixture_only(&brt, repo, repo, &["brt-hello"]);
+        assert_fails(&brt, &r, expect);
+    }
+    // A keyring that is not there names the package that ships keyrings.
+    let text = fs_err::read_to_string(fixture_only(&brt, "nokey", "good", &["brt-hello"]))
+        .unwrap()
+        .replace("keyring.gpg", "missing-keyring.gpg");
+    let r = config(&brt, "nokey", &text);
+    assert_fails(
+        &brt,
+        &r,
+        &[
+            "needs a keyring",
+            "missing-keyring.gpg",
+            "apt-get install debian-archive-keyring",
+        ],
+    );
+}
+
+#[test]
+fn bad_packages_are_refused_and_nothing_escapes() {
+    require_root();
+    let _binfmt = BinfmtSnapshot::take();
+    let brt = Brt::new();
+    let escapes = ["/tmp/brt-escape-dotdot", "/tmp/brt-escape-dir"];
+    for e in escapes {
+        let _ = fs_err::remove_dir_all(e);
+        let _ = fs_err::remove_file(e);
+    }
+    for (pkg, expect) in [
+        (
+            "brt-badsum",
+            &["cannot download brt-badsum 1.0", "SHA-256"][..],
+        ),
+        (
+            "brt-truncated",
+            &["cannot unpack `brt-truncated 1.0`", "truncated"],
+        ),
+        ("brt-needs-missing", &["brt-does-not-exist"]),
+        (
+            "brt-evil-dotdot",
+            &["cannot unpack `brt-evil-dotdot 1.0`", ".."],
+        ),
+        (
+            "brt-evil-symlink",
+            &[
+                "cannot unpack `brt-evil-symlink 1.0`",
+                "passes through `/usr/share/brt-evil`",
+            ],
+        ),
+        (
+            "brt-evil-symlink-rel",
+            &["cannot unpack `brt-evil-symlink-rel 1.0`", "passes through"],
+        ),
+        ("brt-no-such-package", &["brt-no-such-package"]),
+    ] {
+        let r = fixture_only(&brt, pkg, "good", &[pkg]);
+        assert_fails(&brt, &r, expect);
+        for e in escapes {
+            assert!(!Path::new(e).exists(), "{pkg} wrote {e}");
+        }
+    }
+    // A corrupt package never enters the cache under its hash.
+    let cache = brt.cachedir().join("packages-v1");
+    for entry in fs_err::read_dir(&cache).unwrap().flatten() {
+        let sum = brt::fetch::sha256_file(&entry.path()).unwrap();
+        assert_eq!(entry.file_name().to_string_lossy(), sum);
+    }
+}
+
+/// kill -9 during the download, then during dpkg's step: no mounts or
+/// processes are left, the root is not ready, and the next init completes.
+#[test]
+fn killed_init_is_redone() {
+    require_root();
+    let _binfmt = BinfmtSnapshot::take();
+    let brt = Brt::new();
+    let r = bookworm_with(&brt, "killed", &[], None);
+    let root_log = brt.basedir().join("killed/result/root.log");
+    let cache = brt.cachedir().join("packages-v1");
+
+    let kill_when = |ready: &dyn Fn() -> bool| {
+        let mut child = brt
+            .cmd()
+            .args(["-r", &r, "init", "--parallel", "2"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while !ready() {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "init ended before the kill"
+            );
+            assert!(started.elapsed() < Duration::from_secs(300), "timed out");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // The sandbox's processes die with brt.
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(mounts_below(brt.tmp.path()).is_empty());
+        assert!(state(&brt, "killed").contains("bootstrapping"));
+        let left = processes_in(brt.tmp.path());
+        assert!(left.is_empty(), "left running: {left:?}");
+    };
+    kill_when(&|| {
+        fs_err::read_dir(&cache)
+            .map(|d| d.count() >= 3)
+            .unwrap_or(false)
+    });
+    kill_when(&|| fs_err::read_to_string(&root_log).is_ok_and(|l| l.contains("Setting up")));
+    let out = brt.run(&["-r", &r, "init"]);
+    assert_ok(&out, "init after the kills");
+    let out = shell(&brt, &r, "dpkg --audit && echo clean");
+    assert_eq!(stdout(&out), "clean\n");
+}
