@@ -15,7 +15,8 @@
 //! - One version per name, the newest first (ties: the earlier universe
 //!   entry); the result is deterministic.
 //!
-//! How relations map onto resolvo is described in [`provider`].
+//! How relations map onto resolvo (real names only, virtual names as
+//! unions over their providers) is described in `deb/provider.rs`.
 
 mod provider;
 #[cfg(test)]
@@ -23,7 +24,7 @@ mod tests;
 
 use std::collections::BTreeSet;
 
-use resolvo::{ConditionalRequirement, Problem, Solver, UnsolvableOrCancelled};
+use resolvo::{ConditionalRequirement, Problem, Requirement, Solver, UnsolvableOrCancelled};
 
 use crate::repo::apt::packages::RelationError;
 use crate::repo::apt::{DebDep, DebPackage, Priority, parse_relations};
@@ -43,7 +44,8 @@ pub struct DebRequest<'a> {
     /// Packages asked for by name: `name`, `name=version`, `name:arch` (the
     /// root's arch), or a relation such as `a | b (>= 2)`. A name that only
     /// exists as a virtual package is satisfied by one of its providers,
-    /// chosen by the solver (apt would ask the user to pick).
+    /// chosen by the solver, which tries the most important `Priority` first,
+    /// then by name (apt would ask the user to pick).
     pub packages: Vec<String>,
     /// Further relations, already parsed (e.g. `Build-Depends`). Taken as
     /// given: architecture restrictions and build profiles must already be
@@ -78,7 +80,7 @@ pub enum ResolveError {
     },
     /// No set of packages satisfies the request; `explanation` is the
     /// solver's account of why, one dependency per line.
-    #[error("the requested packages cannot be installed together:\n{explanation}")]
+    #[error("no set of installable packages satisfies the request:\n{explanation}")]
     Unsatisfiable { explanation: String },
 }
 
@@ -152,7 +154,7 @@ fn parse_request(text: &str) -> Result<Vec<Vec<DebDep>>, ResolveError> {
 /// The requirement for one requested group. A single name must exist (as a
 /// package or a provided name); a real package is taken as is, a virtual
 /// name by any of its providers.
-fn requested(index: &Index, group: &[DebDep]) -> Result<resolvo::Requirement, ResolveError> {
+fn requested(index: &Index, group: &[DebDep]) -> Result<Requirement, ResolveError> {
     let [dep] = group else {
         return Ok(index.requirement(group).0);
     };

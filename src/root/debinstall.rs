@@ -26,6 +26,18 @@ use crate::sandbox::Bind;
 /// Where the package cache appears inside the root during `dpkg --install`.
 const CACHE_IN_ROOT: &str = "/run/brt-packages";
 
+/// Removes what the new packages displace, then installs them.
+const INSTALL: &str = r#"set -e
+remove=$1
+shift
+if [ -n "$remove" ]; then
+    echo "brt: dpkg --remove --force-depends $remove"
+    dpkg --remove --force-depends $remove
+fi
+echo "brt: dpkg --install"
+dpkg --install "$@"
+"#;
+
 /// What changed.
 #[derive(Debug, Default)]
 pub struct Changes {
@@ -124,7 +136,41 @@ pub fn install(
                 .collect()
         },
     };
-    let chosen = resolve(&universe, &request)?;
+    // Everything installed stays, if possible. If a requested package
+    // conflicts with an installed one (a second mail transport agent), the
+    // installed packages it conflicts with are no longer held: dpkg removes
+    // such a package when the new one declares `Conflicts` + `Replaces` and
+    // nothing breaks, as apt would have it, or refuses with its own message.
+    let mut remove: Vec<String> = Vec::new();
+    let chosen = match resolve(&universe, &request) {
+        Ok(chosen) => chosen,
+        Err(first) if !update => {
+            let alone = DebRequest {
+                packages: packages.unwrap_or_default().to_vec(),
+                ..request.clone()
+            };
+            let new = resolve(&universe, &alone).map_err(|_| first)?;
+            let displaced = displaced(&universe, &new, &have);
+            let narrow = DebRequest {
+                packages: request
+                    .packages
+                    .iter()
+                    .filter(|p| !displaced.contains(p.as_str()))
+                    .cloned()
+                    .collect(),
+                ..request.clone()
+            };
+            let chosen = resolve(&universe, &narrow)?;
+            remove = displaced
+                .iter()
+                .filter(|d| !chosen.iter().any(|&i| universe[i].name == **d))
+                .map(|d| d.to_string())
+                .collect();
+            remove.sort();
+            chosen
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut changes = Changes::default();
     let mut downloads = Vec::new();
     for &i in &chosen {
@@ -171,12 +217,24 @@ pub fn install(
         "installing {} packages with the root's dpkg",
         downloads.len()
     ));
-    let mut argv = vec!["dpkg".to_string(), "--install".into()];
-    argv.extend(
-        downloads
-            .iter()
-            .map(|d| format!("{CACHE_IN_ROOT}/{}", d.expected.sha256.to_ascii_lowercase())),
-    );
+    // Displaced packages go first (their dependents are satisfied again
+    // once the new packages are in), then dpkg installs the rest.
+    let mut argv = vec![
+        "/bin/sh".to_string(),
+        "-c".into(),
+        INSTALL.into(),
+        "sh".into(),
+        remove.join(" "),
+    ];
+    let mut labels = Vec::new();
+    for d in &downloads {
+        let path = format!("{CACHE_IN_ROOT}/{}", d.expected.sha256.to_ascii_lowercase());
+        labels.push((path.clone(), d.label.clone()));
+        argv.push(path);
+    }
+    for r in &remove {
+        changes.lines.push(format!("{r} removed"));
+    }
     let bind = Bind {
         source: cache.dir().to_path_buf(),
         target: PathBuf::from(CACHE_IN_ROOT),
@@ -190,8 +248,57 @@ pub fn install(
         vec![bind],
         opts.interpreter.clone(),
         &log,
-    )?;
+    )
+    .map_err(|e| match e {
+        // Name packages, not cache paths.
+        InitError::Configure {
+            mut step,
+            code,
+            log,
+            tail,
+        } => {
+            for (path, label) in &labels {
+                step = step.replace(path, label);
+            }
+            InitError::Configure {
+                step,
+                code,
+                log,
+                tail,
+            }
+        }
+        other => other,
+    })?;
     Ok(changes)
+}
+
+/// Installed packages that a package of `new` conflicts with (or breaks),
+/// by name or through what they provide.
+fn displaced<'a>(
+    universe: &'a [crate::repo::apt::DebPackage],
+    new: &[usize],
+    have: &'a [Installed],
+) -> std::collections::HashSet<&'a str> {
+    let mut out = std::collections::HashSet::new();
+    for h in have {
+        let provided: Vec<&str> = universe
+            .iter()
+            .filter(|p| p.name == h.name && p.version == h.version)
+            .flat_map(|p| p.provides.iter().flatten().map(|d| d.name.as_str()))
+            .collect();
+        let hit = new.iter().map(|&i| &universe[i]).any(|q| {
+            q.name != h.name
+                && q.conflicts
+                    .iter()
+                    .chain(&q.breaks)
+                    .flatten()
+                    .any(|d| d.name == h.name || provided.contains(&d.name.as_str()))
+        });
+        if hit {
+            out.insert(h.name.as_str());
+        }
+    }
+    out
 }
 
 /// `apt-get remove` in the root.

@@ -601,7 +601,7 @@ for p in "$@"; do
         "$script" install
 done
 echo "brt: dpkg --configure -a"
-dpkg --configure -a
+dpkg --log=/var/log/dpkg.log --configure -a
 "#;
 
 fn configure(

@@ -172,10 +172,11 @@ fn debian_and_fixture_repos_together() {
          dpkg-query -W -f '${Package} ${Version}\\n' brt-libgreet brt-mta-a brt-mta-b 2>/dev/null; \
          ls /etc/brt-conffile.conf*; cat /var/lib/brt-conffile/preinst-ran /var/lib/brt-conffile/configured",
     );
+    // The scripts echo their arguments: `configure ""` (no previous version).
     assert_eq!(
         stdout(&out),
         "hello from brt-hello 1.0\n2.0\nbrt-libgreet 2.0\nbrt-mta-b 1.0\n\
-         /etc/brt-conffile.conf\ninstall\nconfigure\n",
+         /etc/brt-conffile.conf\ninstall\nconfigure \n",
         "{}",
         stderr(&out)
     );

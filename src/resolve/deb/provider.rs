@@ -71,7 +71,8 @@ pub(super) struct Index<'u> {
     unions: RefCell<HashMap<Vec<VersionSetId>, VersionSetUnionId>>,
 }
 
-/// `Priority` as apt ranks it when it has to pick among providers.
+/// Providers of a virtual name are tried most important `Priority` first
+/// (`awk` resolves to mawk, which is `required`), then by name.
 fn priority_rank(p: &DebPackage) -> u8 {
     match p.priority {
         Some(Priority::Required) => 0,

@@ -500,6 +500,9 @@ fn same_input_gives_the_same_result() {
 /// installs) from the real index. Needs
 /// `curl -o /tmp/bookworm-arm64-Packages.xz
 /// http://deb.debian.org/debian/dists/bookworm/main/binary-arm64/Packages.xz`.
+/// When written, all three sets (minbase, minbase with Recommends, and the
+/// build root) matched `mmdebstrap --variant=minbase --simulate`, versions
+/// included.
 #[test]
 #[ignore = "needs /tmp/bookworm-arm64-Packages.xz"]
 fn bookworm_arm64_minbase() {
@@ -575,4 +578,7 @@ fn bookworm_arm64_minbase() {
         build.len(),
         start.elapsed()
     );
+    for name in installed(&universe, &build) {
+        println!("  +b {name}");
+    }
 }
