@@ -148,8 +148,18 @@ struct Chosen<'a> {
 }
 
 /// Bootstraps `config` into `layout` (the caller holds the exclusive lock
-/// and has checked that the root is not ready).
+/// and has checked that the root is not ready). A failure that leaves no
+/// root in place also removes `state.json`, so the root reads as absent;
+/// only a killed init leaves it saying `bootstrapping`.
 pub fn init(layout: &Layout, config: &Config, opts: &Options) -> Result<Report, InitError> {
+    let result = init_staged(layout, config, opts);
+    if result.is_err() && layout.root().symlink_metadata().is_err() {
+        let _ = fs_err::remove_file(layout.state_file());
+    }
+    result
+}
+
+fn init_staged(layout: &Layout, config: &Config, opts: &Options) -> Result<Report, InitError> {
     let result_dir = layout.result_dir();
     let log_err = |path: &Path| {
         let path = path.to_path_buf();
@@ -184,8 +194,10 @@ pub fn init(layout: &Layout, config: &Config, opts: &Options) -> Result<Report, 
     let mut packages = config.install.packages.clone();
     // brt makes /usr merged itself (as debootstrap and mmdebstrap do), so
     // the package that says so goes in, not `usrmerge` (which converts a
-    // root and pulls in perl).
-    if universe.iter().any(|p| p.name == "usr-is-merged") {
+    // root and pulls in perl), unless the config asks for `usrmerge`.
+    if universe.iter().any(|p| p.name == "usr-is-merged")
+        && !packages.iter().any(|p| p == "usrmerge")
+    {
         packages.push("usr-is-merged".into());
     }
     let request = DebRequest {

@@ -80,10 +80,10 @@ impl RootError {
     pub fn hint(&self) -> String {
         match self {
             RootError::Missing { name } => format!(
-                "create it with `brt -r {name} import ROOTFS.tar` (a rootfs tarball or directory)"
+                "create it with `brt -r {name} init`, or from a rootfs tarball or directory with `brt -r {name} import ROOTFS.tar`"
             ),
             RootError::NotReady { name, .. } => format!(
-                "an earlier command was interrupted; recreate it with `brt -r {name} import --replace ROOTFS.tar`"
+                "an earlier command was interrupted; `brt -r {name} init` starts over (or `brt -r {name} import --replace ROOTFS.tar`)"
             ),
         }
     }
