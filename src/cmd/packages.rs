@@ -11,11 +11,13 @@ use brt::root::confined;
 use brt::root::debinstall;
 use brt::root::debstrap::{InitError, Options};
 use brt::root::lock::RootLock;
-use brt::root::{Layout, human_size};
+use brt::root::{Layout, RootState, human_size};
 
 pub fn install(settings: &Settings, args: PackagesArgs) -> Result<i32> {
     change(
         settings,
+        "install",
+        Needs::Ready,
         usize::from(args.parallel),
         |layout, config, opts| {
             let changes = debinstall::install(layout, config, Some(&args.packages), opts)?;
@@ -27,6 +29,8 @@ pub fn install(settings: &Settings, args: PackagesArgs) -> Result<i32> {
 pub fn update(settings: &Settings, args: UpdateArgs) -> Result<i32> {
     change(
         settings,
+        "update",
+        Needs::Ready,
         usize::from(args.parallel),
         |layout, config, opts| {
             let changes = debinstall::install(layout, config, None, opts)?;
@@ -36,10 +40,16 @@ pub fn update(settings: &Settings, args: UpdateArgs) -> Result<i32> {
 }
 
 pub fn remove(settings: &Settings, args: PackagesArgs) -> Result<i32> {
-    change(settings, 1, |layout, config, opts| {
-        debinstall::remove(layout, config, &args.packages, opts)?;
-        Ok(format!("removed {}", args.packages.join(" ")))
-    })
+    change(
+        settings,
+        "remove",
+        Needs::Ready,
+        1,
+        |layout, config, opts| {
+            debinstall::remove(layout, config, &args.packages, opts)?;
+            Ok(format!("removed {}", args.packages.join(" ")))
+        },
+    )
 }
 
 fn summary(changes: &debinstall::Changes) -> String {
@@ -54,27 +64,53 @@ fn summary(changes: &debinstall::Changes) -> String {
     )
 }
 
-/// Lock, check, set up emulation, run `f`, report.
-fn change(
+/// What a package command needs of the root before it starts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Needs {
+    /// A ready root (install, remove, update).
+    Ready,
+    /// Any root but a ready one, which makes the command a no-op (init).
+    NotReady,
+}
+
+/// Lock the root, check it, set up emulation, run `f`, report: the frame
+/// shared by `init`, `install`, `remove` and `update`. `what` names the
+/// command in messages.
+pub(super) fn change(
     settings: &Settings,
+    what: &str,
+    needs: Needs,
     parallel: usize,
     f: impl FnOnce(&Layout, &Config, &Options) -> Result<String, InitError>,
 ) -> Result<i32> {
     let config = settings.config()?;
     let layout = Layout::new(&settings.basedir, &config.name);
-    if config.distro.family != Family::Deb {
-        bail!(
-            "installing into RPM-family roots (`{}`) is not implemented yet",
-            config.name
-        );
-    }
     confined::catch_interrupts()?;
     let _lock = match RootLock::exclusive(&layout, lock_waiting(settings, &config.name)) {
         Ok(lock) => lock,
         Err(_) if confined::interrupted() => return Ok(exit::INTERRUPTED),
         Err(e) => return Err(e.into()),
     };
-    layout.require_ready()?;
+    match needs {
+        Needs::Ready => layout.require_ready()?,
+        Needs::NotReady if layout.state() == RootState::Ready => {
+            settings.info(format!(
+                "root `{}` is ready at `{}`; nothing to do",
+                config.name,
+                layout.root().display()
+            ));
+            return Ok(exit::OK);
+        }
+        Needs::NotReady => {}
+    }
+    if config.distro.family != Family::Deb {
+        bail!(
+            "`{what}` for RPM-family roots (`{}`) is not implemented yet; import a rootfs with `brt -r {} import ROOTFS.tar`",
+            config.name,
+            config.name
+        );
+    }
+    // Before any download: the last step must be able to run the root's code.
     let interpreter = emulation(&config)?;
     let bar = Bar::new(settings.progress);
     let say = |msg: &str| settings.info(format!("  {msg}"));
@@ -91,8 +127,12 @@ fn change(
             settings.info(msg);
             Ok(exit::OK)
         }
-        Err(InitError::Interrupted) => {
-            eprintln!("error: interrupted");
+        Err(e) if matches!(e, InitError::Interrupted) || confined::interrupted() => {
+            eprintln!(
+                "error: {what} interrupted: root `{}` is {}",
+                config.name,
+                layout.state()
+            );
             Ok(exit::INTERRUPTED)
         }
         Err(e) => {

@@ -192,7 +192,7 @@ fn suggestions(name: &str, known: &[String]) -> Vec<String> {
 }
 
 /// Edit distance in characters (insert, delete, substitute).
-fn levenshtein(a: &str, b: &str) -> usize {
+pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

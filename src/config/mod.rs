@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use toml::Value;
 
+pub(crate) use discover::levenshtein;
 pub use discover::{ConfigDirs, list};
 pub use error::{ConfigError, Origin};
 pub use schema::{Build, Config, DebRepo, Distro, Family, Install, Repo, RepoKind, RpmRepo};

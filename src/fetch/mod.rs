@@ -29,6 +29,12 @@ pub enum FetchError {
     },
     #[error("cannot fetch `{url}`: the server answered {status}")]
     Status { url: String, status: u16 },
+    #[error("the connection broke off while reading `{url}`")]
+    Body {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot read `{url}`")]
     File {
         url: String,
@@ -80,7 +86,7 @@ impl FetchError {
     /// opposed to a definite answer (404, a wrong checksum).
     fn is_transient(&self) -> bool {
         match self {
-            FetchError::Http { .. } => true,
+            FetchError::Http { .. } | FetchError::Body { .. } => true,
             FetchError::Status { status, .. } => *status >= 500 || *status == 429,
             FetchError::Size { .. } => true, // a connection cut short
             _ => false,
@@ -191,19 +197,16 @@ impl Fetcher {
                 source,
             };
             let mut file = fs_err::File::open(path).map_err(file_err)?;
-            return copy(&mut file, out, reporter).map_err(|e| match e {
-                CopyError::Read(source) => file_err(source),
-                CopyError::Write(source) => FetchError::Write {
-                    path: PathBuf::from("(download)"),
-                    source,
-                },
-            });
+            return copy(&mut file, out, reporter, file_err);
         }
-        let http_err = |source| FetchError::Http {
-            url: url.to_string(),
-            source,
-        };
-        let mut response = self.client.get(url).send().map_err(http_err)?;
+        let mut response = self
+            .client
+            .get(url)
+            .send()
+            .map_err(|source| FetchError::Http {
+                url: url.to_string(),
+                source,
+            })?;
         let status = response.status();
         if !status.is_success() {
             return Err(FetchError::Status {
@@ -211,29 +214,21 @@ impl Fetcher {
                 status: status.as_u16(),
             });
         }
-        copy(&mut response, out, reporter).map_err(|e| match e {
-            CopyError::Read(source) => FetchError::File {
-                url: url.to_string(),
-                source,
-            },
-            CopyError::Write(source) => FetchError::Write {
-                path: PathBuf::from("(download)"),
-                source,
-            },
+        copy(&mut response, out, reporter, |source| FetchError::Body {
+            url: url.to_string(),
+            source,
         })
     }
 }
 
-enum CopyError {
-    Read(std::io::Error),
-    Write(std::io::Error),
-}
-
+/// Copies `from` into `to`, reporting progress; a read error goes through
+/// `read_err`.
 fn copy(
     from: &mut dyn Read,
     to: &mut dyn Write,
     reporter: &dyn Reporter,
-) -> Result<u64, CopyError> {
+    read_err: impl Fn(std::io::Error) -> FetchError,
+) -> Result<u64, FetchError> {
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
     loop {
@@ -241,9 +236,13 @@ fn copy(
             Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(CopyError::Read(e)),
+            Err(e) => return Err(read_err(e)),
         };
-        to.write_all(&buf[..n]).map_err(CopyError::Write)?;
+        to.write_all(&buf[..n])
+            .map_err(|source| FetchError::Write {
+                path: PathBuf::from("(download)"),
+                source,
+            })?;
         total += n as u64;
         reporter.advance(n as u64);
     }

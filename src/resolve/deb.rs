@@ -212,28 +212,8 @@ fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<Strin
     let limit = (name.chars().count() / 3).max(2);
     known
         .filter(|k| k.len().abs_diff(name.len()) <= limit)
-        .map(|k| (levenshtein(name, k), k))
+        .map(|k| (crate::config::levenshtein(name, k), k))
         .filter(|&(d, _)| d <= limit)
         .min()
         .map(|(_, k)| k.to_string())
-}
-
-/// Edit distance in characters (insert, delete, substitute).
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                diagonal
-            } else {
-                1 + diagonal.min(above).min(row[j])
-            };
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 
 use super::Layout;
 use super::confined;
-use super::debstrap::{AptSetup, InitError, Options, fetch_metadata, run_logged};
+use super::debstrap::{AptSetup, InitError, Options, Universe, fetch_metadata, run_logged};
 use crate::config::Config;
-use crate::fetch::{Download, Expected, Fetcher, PackageCache};
+use crate::fetch::{Fetcher, PackageCache};
 use crate::repo::apt::deb822::Paragraphs;
 use crate::resolve::deb::{DebRequest, resolve};
 use crate::resolve::debver::DebVersion;
@@ -56,15 +56,19 @@ pub struct Installed {
 /// Reads the root's dpkg status from a process confined to it (the file
 /// is the root's: a symlink in it must not make brt read a host file).
 pub fn installed(root: &Path) -> Result<Vec<Installed>, InitError> {
+    let status_err = |source| InitError::Confined {
+        what: "read the root's dpkg status",
+        source,
+    };
     let (child, mut pipe) = confined::spawn_writer(root, |mut out| {
         let mut f = fs_err::File::open("/var/lib/dpkg/status")?;
         std::io::copy(&mut f, &mut out)?;
         Ok(())
     })
-    .map_err(InitError::Unpack)?;
+    .map_err(status_err)?;
     let mut text = String::new();
     let read = pipe.read_to_string(&mut text);
-    child.wait().map_err(InitError::Unpack)?;
+    child.wait().map_err(status_err)?;
     read.map_err(|source| InitError::Log {
         path: root.join("var/lib/dpkg/status"),
         source,
@@ -105,16 +109,12 @@ pub fn install(
 
     let fetcher = Fetcher::new(opts.offline);
     let update = packages.is_none();
-    let indexes = fetch_metadata(&fetcher, config, &opts.cachedir, update)?;
-    let mut universe = Vec::new();
-    let mut origin = Vec::new();
-    for (i, index) in indexes.iter().enumerate() {
-        universe.extend(index.packages.iter().cloned());
-        origin.extend(std::iter::repeat_n(i, index.packages.len()));
-    }
+    let mut indexes = fetch_metadata(&fetcher, config, &opts.cachedir, update)?;
+    let universe = Universe::new(&mut indexes);
+    let all = &universe.packages;
     // Installed packages stay installed; those no repository has any more
     // (installed by hand) are left to dpkg.
-    let known: std::collections::HashSet<&str> = universe.iter().map(|p| p.name.as_str()).collect();
+    let known: std::collections::HashSet<&str> = all.iter().map(|p| p.name.as_str()).collect();
     let mut wanted: Vec<String> = have
         .iter()
         .filter(|p| known.contains(p.name.as_str()))
@@ -142,15 +142,15 @@ pub fn install(
     // such a package when the new one declares `Conflicts` + `Replaces` and
     // nothing breaks, as apt would have it, or refuses with its own message.
     let mut remove: Vec<String> = Vec::new();
-    let chosen = match resolve(&universe, &request) {
+    let chosen = match resolve(all, &request) {
         Ok(chosen) => chosen,
         Err(first) if !update => {
             let alone = DebRequest {
                 packages: packages.unwrap_or_default().to_vec(),
                 ..request.clone()
             };
-            let new = resolve(&universe, &alone).map_err(|_| first)?;
-            let displaced = displaced(&universe, &new, &have);
+            let new = resolve(all, &alone).map_err(|_| first)?;
+            let displaced = displaced(all, &new, &have);
             let narrow = DebRequest {
                 packages: request
                     .packages
@@ -160,10 +160,10 @@ pub fn install(
                     .collect(),
                 ..request.clone()
             };
-            let chosen = resolve(&universe, &narrow)?;
+            let chosen = resolve(all, &narrow)?;
             remove = displaced
                 .iter()
-                .filter(|d| !chosen.iter().any(|&i| universe[i].name == **d))
+                .filter(|d| !chosen.iter().any(|&i| all[i].name == **d))
                 .map(|d| d.to_string())
                 .collect();
             remove.sort();
@@ -174,7 +174,7 @@ pub fn install(
     let mut changes = Changes::default();
     let mut downloads = Vec::new();
     for &i in &chosen {
-        let p = &universe[i];
+        let p = &all[i];
         match have.iter().find(|h| h.name == p.name) {
             Some(h) if h.version == p.version => continue,
             Some(h) => changes
@@ -182,14 +182,7 @@ pub fn install(
                 .push(format!("{} {} -> {}", p.name, h.version, p.version)),
             None => changes.lines.push(format!("{} {}", p.name, p.version)),
         }
-        downloads.push(Download {
-            label: format!("{} {}", p.name, p.version),
-            urls: vec![format!("{}/{}", indexes[origin[i]].url, p.filename)],
-            expected: Expected {
-                size: Some(p.size),
-                sha256: p.sha256.clone(),
-            },
-        });
+        downloads.push(universe.download(i));
     }
     let cache = PackageCache::new(&opts.cachedir);
     if !downloads.is_empty() {
@@ -208,7 +201,10 @@ pub fn install(
     if update {
         // apt's lists follow the metadata brt just verified.
         let apt = AptSetup::new(config, &indexes)?;
-        confined::run(&root, move || Ok(apt.write()?)).map_err(InitError::Unpack)?;
+        confined::run(&root, move || Ok(apt.write()?)).map_err(|source| InitError::Confined {
+            what: "write apt's sources and lists into the root",
+            source,
+        })?;
     }
     if downloads.is_empty() {
         return Ok(changes);

@@ -61,8 +61,13 @@ pub enum InitError {
         #[source]
         source: io::Error,
     },
-    #[error("cannot unpack the packages into the new root")]
-    Unpack(#[source] ConfinedError),
+    /// A step run by a process confined to the root; `what` says which.
+    #[error("cannot {what}")]
+    Confined {
+        what: &'static str,
+        #[source]
+        source: ConfinedError,
+    },
     #[error("cannot run the root's dpkg")]
     Sandbox(#[from] SandboxError),
     #[error("{step} failed in the new root (exit status {code}); the log is `{}`", log.display())]
@@ -141,10 +146,42 @@ impl Timer<'_> {
     }
 }
 
-/// A package chosen for the root, with where to get it.
-struct Chosen<'a> {
-    pkg: &'a DebPackage,
-    url: String,
+/// Every repository's packages as one list for the resolver, and which
+/// repository each came from.
+pub(crate) struct Universe {
+    pub packages: Vec<DebPackage>,
+    /// `base[i]`: which of `urls` `packages[i]` comes from.
+    base: Vec<usize>,
+    urls: Vec<String>,
+}
+
+impl Universe {
+    /// Moves the packages out of `indexes` (nothing else reads them).
+    pub(crate) fn new(indexes: &mut [AptIndex]) -> Universe {
+        let mut u = Universe {
+            packages: Vec::new(),
+            base: Vec::new(),
+            urls: indexes.iter().map(|i| i.url.clone()).collect(),
+        };
+        for (i, index) in indexes.iter_mut().enumerate() {
+            u.base.extend(std::iter::repeat_n(i, index.packages.len()));
+            u.packages.append(&mut index.packages);
+        }
+        u
+    }
+
+    /// What to fetch for `packages[i]`.
+    pub(crate) fn download(&self, i: usize) -> Download {
+        let p = &self.packages[i];
+        Download {
+            label: format!("{} {}", p.name, p.version),
+            urls: vec![format!("{}/{}", self.urls[self.base[i]], p.filename)],
+            expected: Expected {
+                size: Some(p.size),
+                sha256: p.sha256.clone(),
+            },
+        }
+    }
 }
 
 /// Bootstraps `config` into `layout` (the caller holds the exclusive lock
@@ -180,22 +217,17 @@ fn init_staged(layout: &Layout, config: &Config, opts: &Options) -> Result<Repor
     // 1. Metadata.
     (opts.say)("fetching repository metadata");
     let fetcher = Fetcher::new(opts.offline);
-    let indexes = fetch_metadata(&fetcher, config, &opts.cachedir, false)?;
+    let mut indexes = fetch_metadata(&fetcher, config, &opts.cachedir, false)?;
+    let universe = Universe::new(&mut indexes);
     timer.lap("metadata");
 
     // 2. Resolve.
-    let mut universe = Vec::new();
-    let mut origin = Vec::new();
-    for (i, index) in indexes.iter().enumerate() {
-        universe.extend(index.packages.iter().cloned());
-        origin.extend(std::iter::repeat_n(i, index.packages.len()));
-    }
     let arch = config.arch.deb;
     let mut packages = config.install.packages.clone();
     // brt makes /usr merged itself (as debootstrap and mmdebstrap do), so
     // the package that says so goes in, not `usrmerge` (which converts a
     // root and pulls in perl), unless the config asks for `usrmerge`.
-    if universe.iter().any(|p| p.name == "usr-is-merged")
+    if universe.packages.iter().any(|p| p.name == "usr-is-merged")
         && !packages.iter().any(|p| p == "usrmerge")
     {
         packages.push("usr-is-merged".into());
@@ -209,37 +241,17 @@ fn init_staged(layout: &Layout, config: &Config, opts: &Options) -> Result<Repor
         recommends: config.install.weak_deps,
         favored: Vec::new(),
     };
-    let chosen_ids = resolve(&universe, &request)?;
-    let chosen: Vec<Chosen> = chosen_ids
-        .iter()
-        .map(|&i| Chosen {
-            pkg: &universe[i],
-            url: format!("{}/{}", indexes[origin[i]].url, universe[i].filename),
-        })
-        .collect();
+    let chosen_ids = resolve(&universe.packages, &request)?;
+    let chosen: Vec<&DebPackage> = chosen_ids.iter().map(|&i| &universe.packages[i]).collect();
     let _ = writeln!(root_log, "resolved {} packages:", chosen.len());
-    for c in &chosen {
-        let _ = writeln!(
-            root_log,
-            "  {} {} {}",
-            c.pkg.name, c.pkg.version, c.pkg.architecture
-        );
+    for p in &chosen {
+        let _ = writeln!(root_log, "  {} {} {}", p.name, p.version, p.architecture);
     }
     timer.lap("resolve");
 
     // 3. Download.
     let cache = PackageCache::new(&opts.cachedir);
-    let wanted: Vec<Download> = chosen
-        .iter()
-        .map(|c| Download {
-            label: format!("{} {}", c.pkg.name, c.pkg.version),
-            urls: vec![c.url.clone()],
-            expected: Expected {
-                size: Some(c.pkg.size),
-                sha256: c.pkg.sha256.clone(),
-            },
-        })
-        .collect();
+    let wanted: Vec<Download> = chosen_ids.iter().map(|&i| universe.download(i)).collect();
     let missing = wanted
         .iter()
         .filter(|d| !cache.contains(&d.expected.sha256))
@@ -269,9 +281,9 @@ fn init_staged(layout: &Layout, config: &Config, opts: &Options) -> Result<Repor
     let debs = chosen
         .iter()
         .map(|c| {
-            let path = cache.path(&c.pkg.sha256);
+            let path = cache.path(&c.sha256);
             fs_err::File::open(&path)
-                .map(|f| (format!("{} {}", c.pkg.name, c.pkg.version), File::from(f)))
+                .map(|f| (format!("{} {}", c.name, c.version), File::from(f)))
                 .map_err(|source| InitError::Cache { path, source })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -282,7 +294,10 @@ fn init_staged(layout: &Layout, config: &Config, opts: &Options) -> Result<Repor
         apt.write()?;
         Ok(())
     })
-    .map_err(InitError::Unpack)?;
+    .map_err(|source| InitError::Confined {
+        what: "unpack the packages into the new root",
+        source,
+    })?;
     timer.lap("unpack");
     if confined::interrupted() {
         return Err(InitError::Interrupted);
@@ -301,7 +316,7 @@ fn init_staged(layout: &Layout, config: &Config, opts: &Options) -> Result<Repor
     // 6. Ready.
     let mut packages: Vec<String> = chosen
         .iter()
-        .map(|c| format!("{} {} {}", c.pkg.name, c.pkg.version, c.pkg.architecture))
+        .map(|p| format!("{} {} {}", p.name, p.version, p.architecture))
         .collect();
     packages.sort();
     timer.lap("install");
@@ -549,11 +564,11 @@ impl AptSetup {
 /// Packages in an order where each comes after what it (pre-)depends on,
 /// as far as cycles allow; names as dpkg knows them (`name:arch` for
 /// `Multi-Arch: same`).
-fn preinst_order(chosen: &[Chosen], arch: &str) -> Vec<String> {
+fn preinst_order(chosen: &[&DebPackage], arch: &str) -> Vec<String> {
     let mut by_name: HashMap<&str, usize> = HashMap::new();
     for (i, c) in chosen.iter().enumerate() {
-        by_name.insert(&c.pkg.name, i);
-        for p in c.pkg.provides.iter().flatten() {
+        by_name.insert(&c.name, i);
+        for p in c.provides.iter().flatten() {
             by_name.entry(&p.name).or_insert(i);
         }
     }
@@ -561,7 +576,7 @@ fn preinst_order(chosen: &[Chosen], arch: &str) -> Vec<String> {
     let mut state = vec![0u8; chosen.len()]; // 0 new, 1 visiting, 2 done
     fn visit(
         i: usize,
-        chosen: &[Chosen],
+        chosen: &[&DebPackage],
         by_name: &HashMap<&str, usize>,
         state: &mut [u8],
         order: &mut Vec<usize>,
@@ -570,7 +585,7 @@ fn preinst_order(chosen: &[Chosen], arch: &str) -> Vec<String> {
             return;
         }
         state[i] = 1;
-        let pkg = chosen[i].pkg;
+        let pkg = chosen[i];
         for group in pkg.pre_depends.iter().chain(&pkg.depends) {
             if let Some(&j) = group.iter().find_map(|d| by_name.get(d.name.as_str())) {
                 visit(j, chosen, by_name, state, order);
@@ -585,7 +600,7 @@ fn preinst_order(chosen: &[Chosen], arch: &str) -> Vec<String> {
     order
         .into_iter()
         .map(|i| {
-            let p = chosen[i].pkg;
+            let p = chosen[i];
             let a = if p.architecture == "all" {
                 arch
             } else {
