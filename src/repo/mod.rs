@@ -4,3 +4,4 @@
 
 pub mod apt;
 pub mod openpgp;
+pub mod rpmmd;
