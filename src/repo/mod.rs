@@ -5,3 +5,36 @@
 pub mod apt;
 pub mod openpgp;
 pub mod rpmmd;
+
+use std::io::Read;
+
+/// A reader that decompresses a metadata file according to its name's
+/// suffix (`.xz`, `.gz`, `.zst`, `.bz2`; anything else is read as is).
+pub fn decompressor<'a>(file_name: &str, reader: impl Read + 'a) -> Box<dyn Read + 'a> {
+    if file_name.ends_with(".xz") {
+        Box::new(liblzma::read::XzDecoder::new_multi_decoder(reader))
+    } else if file_name.ends_with(".gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(reader))
+    } else if file_name.ends_with(".zst") {
+        match zstd::stream::read::Decoder::new(reader) {
+            Ok(d) => Box::new(d),
+            Err(e) => Box::new(FailingReader(Some(e))),
+        }
+    } else if file_name.ends_with(".bz2") {
+        Box::new(bzip2::read::MultiBzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    }
+}
+
+/// A reader whose first read reports an error found while setting it up.
+struct FailingReader(Option<std::io::Error>);
+
+impl Read for FailingReader {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        Err(self
+            .0
+            .take()
+            .unwrap_or_else(|| std::io::ErrorKind::Other.into()))
+    }
+}
