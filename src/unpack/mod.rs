@@ -5,3 +5,4 @@
 
 pub mod deb;
 pub mod dpkg;
+pub mod rpm;

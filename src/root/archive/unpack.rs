@@ -49,12 +49,12 @@ pub struct Unpacker {
 
 /// Metadata of one member, applied after its content.
 #[derive(Debug, Clone)]
-struct Meta {
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    mtime: TimeSpec,
-    xattrs: Vec<(OsString, Vec<u8>)>,
+pub(crate) struct Meta {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: TimeSpec,
+    pub xattrs: Vec<(OsString, Vec<u8>)>,
 }
 
 impl Unpacker {
@@ -281,7 +281,7 @@ impl Unpacker {
     /// Make sure a directory is at `path`. False when it is a symlink to a
     /// directory that is kept (inside a root: `/bin -> usr/bin`), whose
     /// metadata is then left alone.
-    fn make_dir(&self, path: &Path) -> io::Result<bool> {
+    pub(crate) fn make_dir(&self, path: &Path) -> io::Result<bool> {
         match fs_err::symlink_metadata(path) {
             Ok(md) if md.is_dir() => return Ok(true),
             Ok(md) if md.file_type().is_symlink() && !self.no_symlinks && path.is_dir() => {
@@ -312,7 +312,7 @@ impl Unpacker {
         }
     }
 
-    fn write_file<R: Read>(&self, path: &Path, data: &mut R, meta: &Meta) -> io::Result<()> {
+    pub(crate) fn write_file<R: Read>(&self, path: &Path, data: &mut R, meta: &Meta) -> io::Result<()> {
         self.clear(path)?;
         let mut file = File::from(
             fs_err::OpenOptions::new()
@@ -341,7 +341,7 @@ impl Unpacker {
         Ok(())
     }
 
-    fn hard_link(&self, target: &Path, path: &Path) -> io::Result<()> {
+    pub(crate) fn hard_link(&self, target: &Path, path: &Path) -> io::Result<()> {
         self.clear(path)?;
         // linkat without AT_SYMLINK_FOLLOW: a link to a symlink stays one.
         fs_err::hard_link(target, path)
@@ -362,7 +362,7 @@ impl Unpacker {
         Ok(())
     }
 
-    fn symlink(&self, target: &OsStr, path: &Path, meta: &Meta) -> io::Result<()> {
+    pub(crate) fn symlink(&self, target: &OsStr, path: &Path, meta: &Meta) -> io::Result<()> {
         self.clear(path)?;
         fs_err::os::unix::fs::symlink(target, path)?;
         self.chown_by_path(path, meta)?;
@@ -391,7 +391,6 @@ impl Unpacker {
         entry: &tar::Entry<'_, R>,
         meta: &Meta,
     ) -> io::Result<()> {
-        self.clear(path)?;
         let (flag, dev) = match kind {
             EntryType::Fifo => (SFlag::S_IFIFO, 0),
             _ => {
@@ -406,13 +405,25 @@ impl Unpacker {
                 (flag, nix::sys::stat::makedev(major.into(), minor.into()))
             }
         };
+        self.node(path, flag, dev, meta)
+    }
+
+    /// A device node or fifo (`flag`) at `path`.
+    pub(crate) fn node(
+        &self,
+        path: &Path,
+        flag: SFlag,
+        dev: libc::dev_t,
+        meta: &Meta,
+    ) -> io::Result<()> {
+        self.clear(path)?;
         mknod(path, flag, Mode::from_bits_truncate(0o600), dev)?;
         self.apply_path(path, meta, false)
     }
 
     /// Owner, mode, xattrs and mtime of a directory, device node or fifo, by
     /// path (opening a device or fifo could block or have side effects).
-    fn apply_path(&self, path: &Path, meta: &Meta, is_dir: bool) -> io::Result<()> {
+    pub(crate) fn apply_path(&self, path: &Path, meta: &Meta, is_dir: bool) -> io::Result<()> {
         // A directory's metadata comes at the end, and a later member may
         // have replaced it (an empty one) by something else: leave that be,
         // chmod would follow a symlink.
