@@ -6,8 +6,9 @@ use anyhow::Result;
 use super::Settings;
 use super::packages::{Needs, change};
 use crate::cli::InitArgs;
-use brt::root::debstrap;
+use brt::config::Family;
 use brt::root::human_size;
+use brt::root::{debstrap, rpmstrap};
 
 pub fn run(settings: &Settings, args: InitArgs) -> Result<i32> {
     change(
@@ -18,9 +19,15 @@ pub fn run(settings: &Settings, args: InitArgs) -> Result<i32> {
         |layout, config, opts| {
             settings.info(format!(
                 "bootstrapping root `{}` ({} {} {})",
-                config.name, config.distro.name, config.distro.release, config.arch.deb
+                config.name,
+                config.distro.name,
+                config.distro.release,
+                config.distro.family.arch_name(config.arch)
             ));
-            let report = debstrap::init(layout, config, opts)?;
+            let report = match config.distro.family {
+                Family::Deb => debstrap::init(layout, config, opts)?,
+                Family::Rpm => rpmstrap::init(layout, config, opts)?,
+            };
             let total: f64 = report.phases.iter().map(|p| p.seconds).sum();
             let phases = report
                 .phases

@@ -1,6 +1,6 @@
 //! `brt -r NAME install PKG... | remove PKG... | update` on a ready root.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use super::progress::Bar;
 use super::shell::emulation;
@@ -8,10 +8,10 @@ use super::{Settings, exit, lock_waiting};
 use crate::cli::{PackagesArgs, UpdateArgs};
 use brt::config::{Config, Family};
 use brt::root::confined;
-use brt::root::debinstall;
 use brt::root::debstrap::{InitError, Options};
 use brt::root::lock::RootLock;
 use brt::root::{Layout, RootState, human_size};
+use brt::root::{debinstall, rpminstall};
 
 pub fn install(settings: &Settings, args: PackagesArgs) -> Result<i32> {
     change(
@@ -20,7 +20,10 @@ pub fn install(settings: &Settings, args: PackagesArgs) -> Result<i32> {
         Needs::Ready,
         usize::from(args.parallel),
         |layout, config, opts| {
-            let changes = debinstall::install(layout, config, Some(&args.packages), opts)?;
+            let changes = match config.distro.family {
+                Family::Deb => debinstall::install(layout, config, Some(&args.packages), opts)?,
+                Family::Rpm => rpminstall::install(layout, config, Some(&args.packages), opts)?,
+            };
             Ok(summary(&changes))
         },
     )
@@ -33,7 +36,10 @@ pub fn update(settings: &Settings, args: UpdateArgs) -> Result<i32> {
         Needs::Ready,
         usize::from(args.parallel),
         |layout, config, opts| {
-            let changes = debinstall::install(layout, config, None, opts)?;
+            let changes = match config.distro.family {
+                Family::Deb => debinstall::install(layout, config, None, opts)?,
+                Family::Rpm => rpminstall::install(layout, config, None, opts)?,
+            };
             Ok(summary(&changes))
         },
     )
@@ -46,7 +52,10 @@ pub fn remove(settings: &Settings, args: PackagesArgs) -> Result<i32> {
         Needs::Ready,
         1,
         |layout, config, opts| {
-            debinstall::remove(layout, config, &args.packages, opts)?;
+            match config.distro.family {
+                Family::Deb => debinstall::remove(layout, config, &args.packages, opts)?,
+                Family::Rpm => rpminstall::remove(layout, config, &args.packages, opts)?,
+            }
             Ok(format!("removed {}", args.packages.join(" ")))
         },
     )
@@ -102,13 +111,6 @@ pub(super) fn change(
             return Ok(exit::OK);
         }
         Needs::NotReady => {}
-    }
-    if config.distro.family != Family::Deb {
-        bail!(
-            "`{what}` for RPM-family roots (`{}`) is not implemented yet; import a rootfs with `brt -r {} import ROOTFS.tar`",
-            config.name,
-            config.name
-        );
     }
     // Before any download: the last step must be able to run the root's code.
     let interpreter = emulation(&config)?;

@@ -285,6 +285,29 @@ fn retry<T>(mut attempt: impl FnMut() -> Result<T, FetchError>) -> Result<T, Fet
 }
 
 /// Hex SHA-256 of a file.
+/// An error and its causes on one line: `a: b: c`.
+pub fn describe(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory,
+/// so that readers see the old file or the new one, never half of one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().expect("a file path");
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     let mut file = fs_err::File::open(path)?;
     let mut hasher = Sha256::new();

@@ -3,4 +3,5 @@
 
 pub mod deb;
 pub mod debver;
+pub mod rpm;
 pub mod rpmver;

@@ -231,6 +231,44 @@ impl Flags {
             Flags::Gt => o == Ordering::Greater,
         }
     }
+
+    fn less(self) -> bool {
+        matches!(self, Flags::Lt | Flags::Le)
+    }
+
+    fn equal(self) -> bool {
+        matches!(self, Flags::Le | Flags::Eq | Flags::Ge)
+    }
+
+    fn greater(self) -> bool {
+        matches!(self, Flags::Ge | Flags::Gt)
+    }
+
+    /// The operator as rpm prints it (`>=`).
+    pub fn operator(self) -> &'static str {
+        match self {
+            Flags::Lt => "<",
+            Flags::Le => "<=",
+            Flags::Eq => "=",
+            Flags::Ge => ">=",
+            Flags::Gt => ">",
+        }
+    }
+}
+
+/// Whether two versioned dependencies on the same name overlap, as rpm's
+/// `rpmdsCompare` decides it for a versioned Provides against a versioned
+/// Requires: `foo = 1.2` satisfies `foo >= 1.0`, and `foo >= 2` meets
+/// `foo < 3` (between 2 and 3). A missing release does not take part.
+pub fn ranges_overlap(a: (Flags, &Evr), b: (Flags, &Evr)) -> bool {
+    let ((fa, ea), (fb, eb)) = (a, b);
+    match ea.cmp_for_deps(eb) {
+        Ordering::Less => fa.greater() || fb.less(),
+        Ordering::Greater => fa.less() || fb.greater(),
+        Ordering::Equal => {
+            (fa.equal() && fb.equal()) || (fa.less() && fb.less()) || (fa.greater() && fb.greater())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -367,6 +405,51 @@ mod tests {
         assert_eq!(Flags::from_repodata("GE"), Some(Flags::Ge));
         assert_eq!(Flags::from_operator(">="), Some(Flags::Ge));
         assert_eq!(Flags::from_operator("~"), None);
+    }
+
+    #[test]
+    fn versioned_ranges_overlap_as_rpmdscompare() {
+        use Flags::*;
+        // (a, b, overlap)
+        let cases = [
+            ((Eq, "1.2"), (Ge, "1.0"), true),
+            ((Eq, "0.9"), (Ge, "1.0"), false),
+            ((Eq, "1.0"), (Gt, "1.0"), false),
+            ((Eq, "1.0"), (Ge, "1.0"), true),
+            ((Ge, "2"), (Lt, "3"), true),
+            ((Ge, "3"), (Lt, "3"), false),
+            ((Gt, "2"), (Gt, "5"), true),
+            ((Lt, "2"), (Le, "1"), true),
+            ((Le, "2"), (Ge, "2"), true),
+            ((Lt, "2"), (Ge, "2"), false),
+            // A missing release matches any release.
+            ((Eq, "1.0-3"), (Eq, "1.0"), true),
+            ((Eq, "1:1.0"), (Ge, "2.0"), true),
+        ];
+        for ((fa, a), (fb, b), want) in cases {
+            let (a, b) = (Evr::parse(a), Evr::parse(b));
+            assert_eq!(
+                ranges_overlap((fa, &a), (fb, &b)),
+                want,
+                "{a:?} {fa:?} vs {b:?} {fb:?}"
+            );
+            assert_eq!(
+                ranges_overlap((fb, &b), (fa, &a)),
+                want,
+                "symmetric: {a:?} {b:?}"
+            );
+        }
+        // `matches` is the overlap of `= have` with the wanted range.
+        for f in [Lt, Le, Eq, Ge, Gt] {
+            for (have, want) in [("1.0", "2.0"), ("2.0", "2.0"), ("3.0", "2.0")] {
+                let (have, want) = (Evr::parse(have), Evr::parse(want));
+                assert_eq!(
+                    f.matches(&have, &want),
+                    ranges_overlap((Eq, &have), (f, &want))
+                );
+            }
+        }
+        assert_eq!(Ge.operator(), ">=");
     }
 
     /// Pseudo-random version strings built from the characters that matter.

@@ -83,6 +83,25 @@ pub enum InitError {
         #[source]
         source: io::Error,
     },
+    #[error(transparent)]
+    RpmMetadata(#[from] crate::repo::rpmmd::metadata::MetadataError),
+    #[error("cannot resolve the package set")]
+    RpmResolve(#[from] crate::resolve::rpm::ResolveError),
+    #[error("config `{name}`: {problem}")]
+    Request { name: String, problem: String },
+    #[error("repository `{repo}`: cannot load the key `{url}`")]
+    Key {
+        repo: String,
+        url: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("package `{package}` is refused")]
+    Package {
+        package: String,
+        #[source]
+        source: crate::unpack::rpm::RpmError,
+    },
     #[error("interrupted")]
     Interrupted,
 }
@@ -92,6 +111,12 @@ impl InitError {
     pub fn hint(&self) -> Option<String> {
         match self {
             InitError::Metadata(e) => e.hint(),
+            InitError::RpmMetadata(e) => e.hint(),
+            InitError::Package { .. } => Some(
+                "the package in the cache was checked against the repository and its signature; \
+                 a signature problem means the repository's `gpgkey` list does not hold the key that signed it"
+                    .into(),
+            ),
             InitError::Download(e) => e.source.hint(),
             InitError::Configure { .. } => {
                 Some("the root was not changed; the whole output is in the log".into())
@@ -109,14 +134,14 @@ pub struct Phase {
 }
 
 #[derive(Debug, Serialize)]
-struct InitState<'a> {
-    status: State,
-    config: &'a str,
-    arch: &'a str,
-    created_at: String,
-    /// `name version arch`, sorted.
-    packages: Vec<String>,
-    phases: &'a [Phase],
+pub(crate) struct InitState<'a> {
+    pub status: State,
+    pub config: &'a str,
+    pub arch: &'a str,
+    pub created_at: String,
+    /// `name version arch` (Debian) or `name-evr.arch` (rpm), sorted.
+    pub packages: Vec<String>,
+    pub phases: &'a [Phase],
 }
 
 /// What an init did.
@@ -127,14 +152,14 @@ pub struct Report {
     pub phases: Vec<Phase>,
 }
 
-struct Timer<'a> {
-    phases: Vec<Phase>,
-    started: Instant,
-    log: &'a mut dyn Write,
+pub(crate) struct Timer<'a> {
+    pub phases: Vec<Phase>,
+    pub started: Instant,
+    pub log: &'a mut dyn Write,
 }
 
 impl Timer<'_> {
-    fn lap(&mut self, name: &'static str) {
+    pub(crate) fn lap(&mut self, name: &'static str) {
         let seconds = self.started.elapsed().as_secs_f64();
         let _ = writeln!(
             self.log,
@@ -339,11 +364,11 @@ fn init_staged(layout: &Layout, config: &Config, opts: &Options) -> Result<Repor
 
 /// `state.json` says bootstrapping while no root is in place, so `brt list`
 /// and a killed init's successor both see a root that is not ready.
-fn mark_bootstrapping(layout: &Layout, config: &Config) -> Result<(), InitError> {
+pub(crate) fn mark_bootstrapping(layout: &Layout, config: &Config) -> Result<(), InitError> {
     let state = InitState {
         status: State::Bootstrapping,
         config: &config.name,
-        arch: config.arch.deb,
+        arch: config.distro.family.arch_name(config.arch),
         created_at: rfc3339(std::time::SystemTime::now()),
         packages: Vec::new(),
         phases: &[],
@@ -717,6 +742,9 @@ fn failed_package(log: &str) -> Option<String> {
     log.lines()
         .rev()
         .find_map(|l| {
+            if let Some(rest) = l.strip_prefix("brt: scriptlet failed: ") {
+                return Some(rest.split(" (exit").next().unwrap_or(rest).to_string());
+            }
             l.strip_prefix("dpkg: error processing package ")
                 .or_else(|| l.strip_prefix("dpkg: error processing archive "))
                 .and_then(|r| r.split_whitespace().next())

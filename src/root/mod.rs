@@ -7,6 +7,8 @@ pub mod debinstall;
 pub mod debstrap;
 pub mod import;
 pub mod lock;
+pub mod rpminstall;
+pub mod rpmstrap;
 pub mod staging;
 mod state;
 

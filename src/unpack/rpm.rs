@@ -44,7 +44,11 @@ pub fn check(
         .and_then(|r| r.result())
         .map_err(RpmError::HeaderDigest)?;
     if let Some(keys) = keys {
-        if metadata.raw_signatures().map(|s| s.is_empty()).unwrap_or(true) {
+        if metadata
+            .raw_signatures()
+            .map(|s| s.is_empty())
+            .unwrap_or(true)
+        {
             return Err(RpmError::Unsigned);
         }
         metadata

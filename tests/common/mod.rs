@@ -319,6 +319,25 @@ pub fn apt_fixture() -> (PathBuf, &'static FileServer) {
     (dir.clone(), server)
 }
 
+/// The local rpm-md repositories `scripts/fixtures/rpm-repo` generates
+/// (Debian arm64 packages repackaged as RPMs, plus edge cases), built once
+/// and served over HTTP on 127.0.0.1 for the whole test run.
+pub fn rpm_fixture() -> (PathBuf, &'static FileServer) {
+    static SERVER: std::sync::OnceLock<(PathBuf, FileServer)> = std::sync::OnceLock::new();
+    let (dir, server) = SERVER.get_or_init(|| {
+        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixtures/rpm-repo");
+        fs_err::create_dir_all(out.parent().unwrap()).unwrap();
+        let status =
+            Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fixtures/rpm-repo"))
+                .arg(&out)
+                .status()
+                .unwrap();
+        assert!(status.success(), "rpm-repo fixture script failed");
+        (out.clone(), FileServer::start(out))
+    });
+    (dir.clone(), server)
+}
+
 /// Mount points below `dir` in this mount namespace.
 pub fn mounts_below(dir: &Path) -> Vec<String> {
     let dir = dir.to_string_lossy().into_owned();

@@ -6,4 +6,5 @@ mod common;
 mod archive;
 mod binfmt;
 mod init;
+mod rpm_init;
 mod sandbox;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::{DebPackage, PackagesError, Release, ReleaseError, decompressor, read_packages};
-use crate::fetch::{Expected, FetchError, Fetcher, sha256_file};
+use crate::fetch::{Expected, FetchError, Fetcher, sha256_file, write_atomic};
 use crate::repo::openpgp::{Keyring, VerifyError};
 
 /// How long fetched `InRelease` files are used without checking the server.
@@ -447,15 +447,6 @@ pub fn apt_list_name(url: &str, suite: &str, path: &str) -> String {
         .map_or(url, |(_, rest)| rest)
         .trim_end_matches('/');
     format!("{bare}/dists/{suite}/{path}").replace('/', "_")
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().expect("a file path");
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 fn unix_now() -> i64 {

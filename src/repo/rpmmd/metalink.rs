@@ -69,7 +69,7 @@ impl Metalink {
             return Err(pull.error("it lists no `repomd.xml` file"));
         }
         // Stable: equal preferences keep the document's order.
-        out.urls.sort_by(|a, b| b.1.cmp(&a.1));
+        out.urls.sort_by_key(|u| std::cmp::Reverse(u.1));
         Ok(out)
     }
 

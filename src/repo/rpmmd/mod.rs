@@ -8,6 +8,7 @@
 //! - [`metadata`]: fetching all of it into the cache, verified.
 
 pub mod comps;
+pub mod metadata;
 pub mod metalink;
 pub mod package;
 pub mod primary;

@@ -17,6 +17,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
+pub(crate) use unpack::Meta;
 pub use unpack::{Ownership, Unpacker};
 pub use write::TarWriter;
 

@@ -312,7 +312,12 @@ impl Unpacker {
         }
     }
 
-    pub(crate) fn write_file<R: Read>(&self, path: &Path, data: &mut R, meta: &Meta) -> io::Result<()> {
+    pub(crate) fn write_file<R: Read>(
+        &self,
+        path: &Path,
+        data: &mut R,
+        meta: &Meta,
+    ) -> io::Result<()> {
         self.clear(path)?;
         let mut file = File::from(
             fs_err::OpenOptions::new()

@@ -1,0 +1,312 @@
+//! `install`, `update` and `remove` on a ready RPM-family root.
+//!
+//! `install` and `update` use init's machinery: brt asks the root's rpm
+//! what is installed, resolves natively (installed packages stay, at their
+//! versions for `install`, newest for `update`), downloads into the shared
+//! cache, checks digests and signatures, and hands only the new or changed
+//! packages to the root's own `rpm -U` under emulation, which checks the
+//! dependencies again, replaces old versions, keeps changed config files
+//! (`.rpmnew`) and runs the scriptlets and triggers as on any RPM system.
+//! A requested package that conflicts with an installed one displaces it
+//! (`rpm -e --nodeps` first), as dnf would with `--allowerasing`. `remove`
+//! is the root's `rpm -e`, which refuses to break what still needs the
+//! package.
+
+use std::collections::HashSet;
+use std::io::{Read, Seek};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+use super::Layout;
+use super::confined;
+use super::debinstall::Changes;
+use super::debstrap::{InitError, Options, run_logged};
+use super::rpmstrap::{CACHE_IN_ROOT, RepoSetup, Universe, check_all, load_keys};
+use crate::config::Config;
+use crate::fetch::{Fetcher, PackageCache};
+use crate::resolve::rpm::{RpmRequest, resolve};
+use crate::resolve::rpmver::Evr;
+use crate::sandbox::{self, Bind, Spec};
+
+/// One installed package, as the root's rpm lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    pub name: String,
+    pub arch: String,
+    pub evr: Evr,
+}
+
+/// Asks the root's rpm (under emulation) what is installed; the keys
+/// (`gpg-pubkey`) are not packages and are left out.
+pub fn installed(layout: &Layout, opts: &Options) -> Result<Vec<Installed>, InitError> {
+    let out = tempfile::tempfile().map_err(|source| InitError::Log {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let mut spec = Spec::new(
+        layout.root(),
+        vec![
+            "rpm".into(),
+            "-qa".into(),
+            "--qf".into(),
+            "%{NAME} %{ARCH} %{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n".into(),
+        ],
+    );
+    spec.env.push(("LC_ALL".into(), "C".into()));
+    spec.interpreter = opts.interpreter.clone();
+    spec.output = Some(out.as_raw_fd());
+    let code = sandbox::run(&spec)?;
+    let mut out = out;
+    let mut text = String::new();
+    out.rewind()
+        .and_then(|_| out.read_to_string(&mut text))
+        .map_err(|source| InitError::Log {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+    if code != 0 {
+        return Err(InitError::Configure {
+            step: "`rpm -qa`".into(),
+            code,
+            log: layout.result_dir().join("root.log"),
+            tail: text,
+        });
+    }
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(' ');
+            let (name, arch, evr) = (f.next()?, f.next()?, f.next()?);
+            (name != "gpg-pubkey" && !name.is_empty()).then(|| Installed {
+                name: name.into(),
+                arch: arch.into(),
+                evr: Evr::parse(evr),
+            })
+        })
+        .collect())
+}
+
+/// Installs `packages` (`None`: updates everything) into the ready root.
+pub fn install(
+    layout: &Layout,
+    config: &Config,
+    packages: Option<&[String]>,
+    opts: &Options,
+) -> Result<Changes, InitError> {
+    let root = layout.root();
+    let arch = config.arch.rpm;
+    let log = layout.result_dir().join("root.log");
+    fs_err::create_dir_all(layout.result_dir()).map_err(|source| InitError::Log {
+        path: layout.result_dir(),
+        source,
+    })?;
+    let have = installed(layout, opts)?;
+
+    let fetcher = Fetcher::new(opts.offline);
+    let update = packages.is_none();
+    let universe = Universe::load(&fetcher, config, &opts.cachedir, update)?;
+    let (keys, armored) = load_keys(&fetcher, config)?;
+    let all = &universe.packages;
+    // Installed packages no repository has (installed by hand) are left to rpm.
+    let known: HashSet<&str> = all.iter().map(|p| p.name.as_str()).collect();
+    let held: Vec<Installed> = have
+        .iter()
+        .filter(|h| known.contains(h.name.as_str()))
+        .cloned()
+        .collect();
+    let wanted = universe.expand(config, packages.unwrap_or_default(), opts.say)?;
+    let request = |installed: &[Installed]| RpmRequest {
+        arch,
+        packages: wanted.clone(),
+        requires: Vec::new(),
+        weak_deps: config.install.weak_deps,
+        installed: installed
+            .iter()
+            .map(|h| (h.name.clone(), h.arch.clone(), h.evr.clone()))
+            .collect(),
+        upgrade: update,
+    };
+    // If a requested package conflicts with installed ones, those are no
+    // longer held (and go first).
+    let chosen = match resolve(all, &request(&held)) {
+        Ok(chosen) => chosen,
+        Err(first) if !update => {
+            let alone = resolve(all, &request(&[])).map_err(|_| first)?;
+            let displaced = displaced(all, &alone, &held);
+            let kept: Vec<Installed> = held
+                .iter()
+                .filter(|h| !displaced.contains(h.name.as_str()))
+                .cloned()
+                .collect();
+            resolve(all, &request(&kept))?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let chosen_names: HashSet<&str> = chosen.iter().map(|&i| all[i].name.as_str()).collect();
+    let mut remove: Vec<String> = held
+        .iter()
+        .filter(|h| !chosen_names.contains(h.name.as_str()))
+        .map(|h| h.name.clone())
+        .collect();
+    remove.sort();
+    remove.dedup();
+
+    let mut changes = Changes::default();
+    let mut new = Vec::new();
+    for &i in &chosen {
+        let p = &all[i];
+        match have.iter().find(|h| h.name == p.name && h.arch == p.arch) {
+            Some(h) if h.evr == p.evr => continue,
+            Some(h) => changes
+                .lines
+                .push(format!("{} {} -> {}", p.name, h.evr, p.evr)),
+            None => changes.lines.push(format!("{} {}", p.name, p.evr)),
+        }
+        new.push(i);
+    }
+    let cache = PackageCache::new(&opts.cachedir);
+    let downloads: Vec<_> = new.iter().map(|&i| universe.download(i)).collect();
+    if !downloads.is_empty() {
+        changes.downloaded_bytes = cache.fill(
+            &fetcher,
+            &downloads,
+            opts.parallel,
+            opts.reporter,
+            &confined::interrupted,
+        )?;
+    }
+    drop(fetcher);
+    if confined::interrupted() {
+        return Err(InitError::Interrupted);
+    }
+    let checked = check_all(&universe, &new, &cache, &keys, opts.parallel.min(4))?;
+    if update {
+        let setup = RepoSetup::new(config, &armored);
+        confined::run(&root, move || Ok(setup.write()?)).map_err(|source| InitError::Confined {
+            what: "write the repository files into the root",
+            source,
+        })?;
+    }
+    if checked.is_empty() && remove.is_empty() {
+        return Ok(changes);
+    }
+    (opts.say)(&format!(
+        "installing {} packages with the root's rpm",
+        checked.len()
+    ));
+    let mut argv = vec![
+        "/bin/sh".to_string(),
+        "-c".into(),
+        INSTALL.into(),
+        "sh".into(),
+    ];
+    argv.push(remove.join(" "));
+    let mut labels = Vec::new();
+    for c in &checked {
+        let path = format!("{CACHE_IN_ROOT}/{}", c.sha256);
+        labels.push((path.clone(), c.nevra.clone()));
+        argv.push(path);
+    }
+    for r in &remove {
+        changes.lines.push(format!("{r} removed"));
+    }
+    let bind = Bind {
+        source: cache.dir().to_path_buf(),
+        target: PathBuf::from(CACHE_IN_ROOT),
+        readonly: true,
+    };
+    run_logged(
+        &root,
+        arch,
+        "rpm -U",
+        argv,
+        vec![bind],
+        opts.interpreter.clone(),
+        &log,
+    )
+    .map_err(|e| match e {
+        InitError::Configure {
+            mut step,
+            code,
+            log,
+            mut tail,
+        } => {
+            for (path, label) in &labels {
+                step = step.replace(path, label);
+                tail = tail.replace(path, label);
+            }
+            InitError::Configure {
+                step,
+                code,
+                log,
+                tail,
+            }
+        }
+        other => other,
+    })?;
+    Ok(changes)
+}
+
+/// Erases what the new packages displace, then installs them in one
+/// transaction.
+const INSTALL: &str = r#"set -e
+remove=$1
+shift
+if [ -n "$remove" ]; then
+    echo "brt: rpm -e --nodeps $remove"
+    rpm -e --nodeps $remove
+fi
+if [ "$#" -gt 0 ]; then
+    echo "brt: rpm -U"
+    rpm -U --replacepkgs "$@"
+fi
+"#;
+
+/// Installed packages that a package of `new` conflicts with or obsoletes,
+/// by name or through what they provide.
+fn displaced<'a>(
+    universe: &[crate::repo::rpmmd::RpmPackage],
+    new: &[usize],
+    have: &'a [Installed],
+) -> HashSet<&'a str> {
+    let mut out = HashSet::new();
+    for h in have {
+        let provided: Vec<&str> = universe
+            .iter()
+            .filter(|p| p.name == h.name && p.evr == h.evr)
+            .flat_map(|p| p.provides.iter().map(|d| d.name.as_str()))
+            .chain([h.name.as_str()])
+            .collect();
+        let hit = new.iter().map(|&i| &universe[i]).any(|q| {
+            q.name != h.name
+                && q.conflicts
+                    .iter()
+                    .chain(&q.obsoletes)
+                    .any(|d| provided.contains(&d.name.as_str()))
+        });
+        if hit {
+            out.insert(h.name.as_str());
+        }
+    }
+    out
+}
+
+/// `rpm -e` in the root.
+pub fn remove(
+    layout: &Layout,
+    config: &Config,
+    packages: &[String],
+    opts: &Options,
+) -> Result<(), InitError> {
+    let mut argv = vec!["rpm".to_string(), "-e".into(), "--".into()];
+    argv.extend(packages.iter().cloned());
+    run_logged(
+        &layout.root(),
+        config.arch.rpm,
+        "rpm -e",
+        argv,
+        Vec::new(),
+        opts.interpreter.clone(),
+        &layout.result_dir().join("root.log"),
+    )
+}
