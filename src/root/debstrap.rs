@@ -70,7 +70,7 @@ pub enum InitError {
     },
     #[error("cannot run the root's dpkg")]
     Sandbox(#[from] SandboxError),
-    #[error("{step} failed in the new root (exit status {code}); the log is `{}`", log.display())]
+    #[error("{step} failed in the root (exit status {code}); the log is `{}`", log.display())]
     Configure {
         step: String,
         code: i32,

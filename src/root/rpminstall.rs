@@ -258,7 +258,7 @@ if [ -n "$remove" ]; then
 fi
 if [ "$#" -gt 0 ]; then
     echo "brt: rpm -U"
-    rpm -U --replacepkgs "$@"
+    rpm -U --replacepkgs --oldpackage "$@"
 fi
 "#;
 

@@ -649,6 +649,22 @@ fn unpack_rpm(
         }
         let full = md.path();
         let rel = relative(&full)?;
+        if rel.as_os_str().is_empty() {
+            if md.file_type() == rpm::FileType::Dir {
+                // `/` itself (Fedora's `filesystem` owns it): its mode.
+                let (uid, gid) = owners.lookup(md.user(), md.group());
+                let meta = Meta {
+                    mode: u32::from(md.permissions()),
+                    uid: uid.unwrap_or(0),
+                    gid: gid.unwrap_or(0),
+                    mtime: TimeSpec::new(i64::from(md.modified_at().0), 0),
+                    xattrs: Vec::new(),
+                };
+                dirs.insert(0, (PathBuf::from("/"), meta));
+                continue;
+            }
+            return Err(io::Error::other("a file that is not a directory is named `/`"));
+        }
         if let Some(link) = links.iter().find(|l| rel.starts_with(l) && rel != **l) {
             return Err(io::Error::other(format!(
                 "`{}` passes through `/{}`, a symlink in the same package",
@@ -762,9 +778,6 @@ fn relative(path: &Path) -> io::Result<PathBuf> {
                 )));
             }
         }
-    }
-    if out.as_os_str().is_empty() {
-        return Err(io::Error::other("a file has an empty name"));
     }
     Ok(out)
 }
@@ -1088,7 +1101,7 @@ mod tests {
             relative(Path::new("/usr/./bin/sh")).unwrap(),
             Path::new("usr/bin/sh")
         );
-        assert!(relative(Path::new("/")).is_err());
+        assert_eq!(relative(Path::new("/")).unwrap(), Path::new(""));
     }
 
     #[test]

@@ -26,6 +26,8 @@ use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Display;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
 
 use resolvo::utils::{Pool, VersionSet};
 use resolvo::{
@@ -95,20 +97,18 @@ pub(super) struct Index<'u> {
     arch: String,
     pool: Pool<DepSet, String>,
     /// Package names with at least one candidate.
-    names: HashMap<&'u str, NameId>,
+    names: FxHashMap<&'u str, NameId>,
     /// By [`NameId`]: the installable packages of that name, best first.
     candidates: Vec<Vec<SolvableId>>,
-    /// Provides entry name (capability or path) → package names providing
-    /// it, in the order the solver tries them.
-    providers: HashMap<&'u str, Vec<NameId>>,
+    /// Provides entry name (capability or path) → the records providing it.
+    providers: ByName,
     /// Path some dependency names → the records whose `files` have it,
     /// ascending. Only paths that occur in dependencies are indexed.
-    owners: HashMap<&'u str, Vec<u32>>,
-    /// Package name → the package names with an Obsoletes entry on it.
-    obsoleters: HashMap<&'u str, Vec<NameId>>,
-    /// Every rich dependency of a candidate, parsed; `None` when it does not
-    /// parse.
-    rich: HashMap<&'u str, Option<RichDep>>,
+    owners: FxHashMap<&'u str, Vec<u32>>,
+    /// Package name → the records with an Obsoletes entry on it.
+    obsoleters: ByName,
+    /// Rich dependencies parsed so far; `None` when one does not parse.
+    rich: RefCell<HashMap<String, Option<Rc<RichDep>>>>,
     /// The solvable to try first for a name: the installed version.
     favored: HashMap<NameId, SolvableId>,
     /// The record of the installed version of a name, where the universe
@@ -126,6 +126,72 @@ fn raw(name: NameId) -> usize {
 fn push_unique<T: PartialEq>(list: &mut Vec<T>, item: T) {
     if !list.contains(&item) {
         list.push(item);
+    }
+}
+
+/// rustc's FxHash: much faster than SipHash on the short strings indexed
+/// here (capabilities, paths), which matters at 70,000 packages.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxHashMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+type FxHashSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
+
+fn fx_hash(text: &str) -> u64 {
+    let mut hasher = FxHasher::default();
+    hasher.write(text.as_bytes());
+    hasher.finish()
+}
+
+/// Name → the records of the entries that list it (a Provides or Obsoletes
+/// entry), as a vector of `(hash of the name, record)` sorted by hash. With
+/// about ten Provides per package, this is far cheaper to build than a hash
+/// map of strings; a lookup verifies the records it finds, so a hash
+/// collision costs a little time, never a wrong answer.
+#[derive(Default)]
+struct ByName {
+    entries: Vec<(u64, u32)>,
+}
+
+impl ByName {
+    fn new(mut entries: Vec<(u64, u32)>) -> ByName {
+        entries.sort_unstable();
+        entries.dedup();
+        ByName { entries }
+    }
+
+    /// The records that may list `name`, ascending.
+    fn records(&self, name: &str) -> impl Iterator<Item = u32> + '_ {
+        let hash = fx_hash(name);
+        let start = self.entries.partition_point(|e| e.0 < hash);
+        self.entries[start..]
+            .iter()
+            .take_while(move |e| e.0 == hash)
+            .map(|e| e.1)
     }
 }
 
@@ -164,12 +230,12 @@ impl<'u> Index<'u> {
     /// further file paths to index (those of the request).
     pub(super) fn new(universe: &'u [RpmPackage], arch: &str, paths: &[&str]) -> Index<'u> {
         let pool: Pool<DepSet, String> = Pool::new();
-        let mut names: HashMap<&'u str, NameId> = HashMap::new();
+        let mut names: FxHashMap<&'u str, NameId> = FxHashMap::default();
         let mut candidates: Vec<Vec<SolvableId>> = Vec::new();
-        let mut providers: HashMap<&'u str, Vec<NameId>> = HashMap::new();
-        let mut obsoleters: HashMap<&'u str, Vec<NameId>> = HashMap::new();
-        let mut rich: HashMap<&'u str, Option<RichDep>> = HashMap::new();
-        let mut wanted: HashSet<String> = paths.iter().map(|p| p.to_string()).collect();
+        let mut providers = Vec::new();
+        let mut obsoleters = Vec::new();
+        let mut rich: HashMap<String, Option<Rc<RichDep>>> = HashMap::new();
+        let mut wanted: FxHashSet<String> = paths.iter().map(|p| p.to_string()).collect();
         let mut records = Vec::new();
         for (i, pkg) in universe.iter().enumerate() {
             if pkg.arch != arch && pkg.arch != "noarch" {
@@ -185,33 +251,31 @@ impl<'u> Index<'u> {
             }
             candidates[raw(name)].push(pool.intern_solvable(name, record));
             for provided in &pkg.provides {
-                providers
-                    .entry(provided.name.as_str())
-                    .or_default()
-                    .push(name);
+                providers.push((fx_hash(&provided.name), record));
             }
             for obsoleted in pkg.obsoletes.iter().filter(|o| !o.is_rich()) {
-                obsoleters
-                    .entry(obsoleted.name.as_str())
-                    .or_default()
-                    .push(name);
+                obsoleters.push((fx_hash(&obsoleted.name), record));
             }
             for dep in relations(pkg) {
-                if dep.is_rich() {
-                    let parsed = rich
-                        .entry(dep.name.as_str())
-                        .or_insert_with(|| parse_rich(&dep.name).ok());
-                    for cap in parsed.iter().flat_map(RichDep::caps) {
-                        if cap.is_file() {
-                            wanted.insert(cap.name.clone());
-                        }
-                    }
-                } else if dep.name.starts_with('/') {
+                if !dep.name.contains('/') {
+                    continue;
+                }
+                if !dep.is_rich() {
                     wanted.insert(dep.name.clone());
+                    continue;
+                }
+                // Parsed now for its paths; others are parsed when needed.
+                let parsed = rich
+                    .entry(dep.name.clone())
+                    .or_insert_with(|| parse_rich(&dep.name).ok().map(Rc::new));
+                for cap in parsed.iter().flat_map(|r| r.caps()) {
+                    if cap.is_file() {
+                        wanted.insert(cap.name.clone());
+                    }
                 }
             }
         }
-        let mut owners: HashMap<&'u str, Vec<u32>> = HashMap::new();
+        let mut owners: FxHashMap<&'u str, Vec<u32>> = FxHashMap::default();
         for &record in &records {
             for file in &universe[record as usize].files {
                 if wanted.contains(file.as_str()) {
@@ -225,10 +289,10 @@ impl<'u> Index<'u> {
             pool,
             names,
             candidates,
-            providers: HashMap::new(),
+            providers: ByName::new(providers),
             owners,
-            obsoleters: HashMap::new(),
-            rich,
+            obsoleters: ByName::new(obsoleters),
+            rich: RefCell::new(rich),
             favored: HashMap::new(),
             installed: HashMap::new(),
             unions: RefCell::new(HashMap::new()),
@@ -239,26 +303,31 @@ impl<'u> Index<'u> {
             sorted.sort_by(|&a, &b| index.preference(a, b));
             index.candidates[i] = sorted;
         }
-        for (capability, list) in &mut providers {
-            index.sort_names(list, capability);
-        }
-        for (obsoleted, list) in &mut obsoleters {
-            index.sort_names(list, obsoleted);
-        }
-        index.providers = providers;
-        index.obsoleters = obsoleters;
         index
+    }
+
+    /// A rich dependency, parsed once; `None` if it does not parse.
+    fn parsed(&self, text: &str) -> Option<Rc<RichDep>> {
+        if let Some(parsed) = self.rich.borrow().get(text) {
+            return parsed.clone();
+        }
+        let parsed = parse_rich(text).ok().map(Rc::new);
+        self.rich
+            .borrow_mut()
+            .insert(text.to_string(), parsed.clone());
+        parsed
     }
 
     /// Provider order: the package named like the capability, then by name.
     fn sort_names(&self, list: &mut Vec<NameId>, capability: &str) {
+        list.sort_unstable();
+        list.dedup();
         list.sort_by(|&a, &b| {
             let (na, nb) = (self.name(a), self.name(b));
             (na != capability)
                 .cmp(&(nb != capability))
                 .then_with(|| na.cmp(nb))
         });
-        list.dedup();
     }
 
     /// Records the installed packages: each version the universe has is the
@@ -311,16 +380,33 @@ impl<'u> Index<'u> {
     /// Whether a package, Provides entry or file has this name.
     pub(super) fn is_known(&self, capability: &str) -> bool {
         self.names.contains_key(capability)
-            || self.providers.contains_key(capability)
+            || self.providers_of(capability).next().is_some()
             || self.owners.get(capability).is_some_and(|o| !o.is_empty())
     }
 
-    /// Every name a request may use: package names and provided names.
-    pub(super) fn known_names(&self) -> impl Iterator<Item = &str> {
+    /// The records whose Provides list `capability`.
+    fn providers_of<'a>(&'a self, capability: &'a str) -> impl Iterator<Item = u32> + 'a {
+        self.providers.records(capability).filter(move |&r| {
+            let pkg = &self.universe[r as usize];
+            pkg.provides.iter().any(|p| p.name == capability)
+        })
+    }
+
+    /// The package name of a candidate record.
+    fn name_of(&self, record: u32) -> NameId {
+        self.names[self.universe[record as usize].name.as_str()]
+    }
+
+    /// Every name a request may use: package names and provided names
+    /// (each once per candidate listing it).
+    pub(super) fn known_names(&self) -> impl Iterator<Item = &'u str> + '_ {
+        let provided = self.candidates.iter().flatten().flat_map(|&s| {
+            self.package(s).provides.iter().map(|p| p.name.as_str())
+        });
         self.names
             .keys()
-            .chain(self.providers.keys())
             .copied()
+            .chain(provided)
             .filter(|n| !n.starts_with('/'))
     }
 
@@ -417,17 +503,12 @@ impl<'u> Index<'u> {
         match dep {
             RichDep::Simple(cap) => {
                 let mut out: Vec<NameId> = self.lookup(&cap.name).into_iter().collect();
-                for &n in self.providers.get(cap.name.as_str()).into_iter().flatten() {
-                    push_unique(&mut out, n);
-                }
+                out.extend(self.providers_of(&cap.name).map(|r| self.name_of(r)));
                 if cap.is_file() {
                     let owners = self.owners.get(cap.name.as_str()).into_iter().flatten();
-                    for &record in owners {
-                        let owner = self.universe[record as usize].name.as_str();
-                        push_unique(&mut out, self.names[owner]);
-                    }
-                    self.sort_names(&mut out, &cap.name);
+                    out.extend(owners.map(|&r| self.name_of(r)));
                 }
+                self.sort_names(&mut out, &cap.name);
                 if out.is_empty() {
                     out.push(self.pool.intern_package_name(cap.name.as_str()));
                 }
@@ -583,17 +664,8 @@ impl<'u> Index<'u> {
             out.extend(self.clause_requirement(&clause, weak));
             return;
         }
-        let parsed;
-        let rich = match self.rich.get(dep.name.as_str()) {
-            Some(rich) => rich.as_ref(),
-            // Not a candidate's: the request's own.
-            None => {
-                parsed = parse_rich(&dep.name).ok();
-                parsed.as_ref()
-            }
-        };
-        match rich {
-            Some(rich) => self.rich_requirements(rich, &dep.name, weak, out),
+        match self.parsed(&dep.name) {
+            Some(rich) => self.rich_requirements(&rich, &dep.name, weak, out),
             None if weak => {}
             None => out.push(self.invalid(&dep.name).into()),
         }
@@ -633,16 +705,12 @@ impl<'u> Index<'u> {
             }
         };
         for dep in &pkg.conflicts {
-            let parsed;
-            let atoms = if dep.is_rich() {
-                match self.rich.get(dep.name.as_str()) {
-                    Some(Some(rich)) => conflict_atoms(rich),
-                    _ => Vec::new(),
-                }
+            let parsed = if dep.is_rich() {
+                self.parsed(&dep.name)
             } else {
-                parsed = RichDep::Simple(Cap::of(dep));
-                vec![&parsed]
+                Some(Rc::new(RichDep::Simple(Cap::of(dep))))
             };
+            let atoms = parsed.as_deref().map(conflict_atoms).unwrap_or_default();
             for atom in atoms {
                 for (name, set) in self.sets_for(atom, Field::Conflicts) {
                     add(name, set);
@@ -688,7 +756,17 @@ impl<'u> Index<'u> {
             }),
             arch: None,
         };
-        for &by in self.obsoleters.get(name).into_iter().flatten() {
+        let mut obsoleters: Vec<NameId> = self
+            .obsoleters
+            .records(name)
+            .filter(|&r| {
+                let pkg = &self.universe[r as usize];
+                pkg.obsoletes.iter().any(|o| o.name == name)
+            })
+            .map(|r| self.name_of(r))
+            .collect();
+        self.sort_names(&mut obsoleters, name);
+        for by in obsoleters {
             let by_name = self.name(by);
             if seen.iter().any(|s| s == by_name) || !self.matches_any(by, &set) {
                 continue;
@@ -724,20 +802,18 @@ impl<'u> Index<'u> {
             }
             let pkg = self.package(best);
             for dep in &pkg.supplements {
-                let simple;
                 let formula = if dep.is_rich() {
-                    match self.rich.get(dep.name.as_str()) {
-                        Some(Some(rich)) => rich,
-                        _ => continue,
+                    match self.parsed(&dep.name) {
+                        Some(rich) => rich,
+                        None => continue,
                     }
                 } else {
-                    simple = RichDep::Simple(Cap::of(dep));
-                    &simple
+                    Rc::new(RichDep::Simple(Cap::of(dep)))
                 };
-                let Some(condition) = self.positive_condition(formula) else {
+                let Some(condition) = self.positive_condition(&formula) else {
                     continue;
                 };
-                if !installed.is_empty() && self.holds(formula, &installed) {
+                if !installed.is_empty() && self.holds(&formula, &installed) {
                     continue;
                 }
                 let set = DepSet::requires(RichDep::Simple(Cap::plain(&pkg.name)));
@@ -805,32 +881,28 @@ impl<'u> Index<'u> {
     /// Every path that candidates require, recommend or supplement and
     /// that no candidate provides or owns.
     pub(super) fn unsatisfied_paths(&self) -> BTreeSet<String> {
-        let mut paths: BTreeSet<&str> = BTreeSet::new();
+        let mut paths = BTreeSet::new();
         for list in &self.candidates {
             for &s in list {
                 let pkg = self.package(s);
                 let fields = [&pkg.requires, &pkg.recommends, &pkg.supplements];
                 for dep in fields.into_iter().flatten() {
-                    if !dep.is_rich() {
-                        if dep.name.starts_with('/') {
-                            paths.insert(&dep.name);
-                        }
+                    if !dep.name.contains('/') {
                         continue;
                     }
-                    let caps = self.rich.get(dep.name.as_str()).into_iter().flatten();
-                    for cap in caps.flat_map(RichDep::caps) {
-                        if cap.is_file() {
-                            paths.insert(&cap.name);
-                        }
+                    if !dep.is_rich() {
+                        paths.insert(dep.name.clone());
+                        continue;
                     }
+                    let caps = self.parsed(&dep.name).map(|r| {
+                        r.caps().into_iter().map(|c| c.name.clone()).collect::<Vec<_>>()
+                    });
+                    paths.extend(caps.into_iter().flatten().filter(|c| c.starts_with('/')));
                 }
             }
         }
+        paths.retain(|p| !self.is_known(p));
         paths
-            .into_iter()
-            .filter(|p| !self.is_known(p))
-            .map(str::to_string)
-            .collect()
     }
 
     fn display_set(&self, id: VersionSetId) -> String {

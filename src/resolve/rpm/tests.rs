@@ -957,8 +957,8 @@ fn rich_dependency_errors_say_what_is_wrong() {
     }
 }
 
-/// A Fedora-sized synthetic universe: 70,000 entries (a tenth of them
-/// another arch, a tenth a second version), sonames, pkgconfig names,
+/// A Fedora-sized synthetic universe: 75,000 entries (a tenth of them a
+/// newer one of another arch, a tenth an older version), sonames, pkgconfig names,
 /// paths, versioned, rich and conditional Requires, Supplements and
 /// Conflicts. Run in release mode to see the time a build root takes:
 /// `cargo test --release --lib resolve::rpm::tests::fedora_sized -- --ignored --nocapture`.
@@ -972,25 +972,29 @@ fn fedora_sized_universe_resolves_quickly() {
         state ^= state << 17;
         (state % n as u64) as usize
     };
-    const CORE: usize = 2000;
+    // A core every package draws from (glibc, bash, …), each core package
+    // needing a few earlier ones; other packages also need a few neighbours.
+    const CORE: usize = 1000;
     let count = 63_000;
     let mut universe = Vec::new();
     for i in 0..count {
-        let arch = match next(10) {
-            0 => "x86_64",
-            1..=3 => "noarch",
-            _ => "aarch64",
-        };
-        let mut text = format!("p{i} 1.{}-1 {arch}\n", next(5));
+        let arch = if next(10) < 3 { "noarch" } else { "aarch64" };
+        let version = format!("1.{}-1", next(5));
+        let mut text = format!("p{i} {version} {arch}\n");
         text.push_str(&format!(
-            "Provides: libp{i}.so.1()(64bit), pkgconfig(p{i}) = 1.2\nFiles: /usr/bin/p{i}\n"
+            "Provides: p{i} = {version}, p{i}(aarch-64) = {version}, libp{i}.so.1()(64bit), \
+             libp{i}.so.1(V_{i})(64bit), pkgconfig(p{i}) = 1.2, config(p{i}) = {version}\n\
+             Files: /usr/bin/p{i} /etc/p{i}.conf\n"
         ));
         let mut requires = Vec::new();
-        for _ in 0..3 + next(6) {
-            let j = if i < CORE || next(10) < 7 {
-                next(i.clamp(1, CORE))
+        let deps = if i < CORE { next(4) } else { 2 + next(6) };
+        for _ in 0..deps.min(i) {
+            let j = if i < CORE {
+                next(i)
+            } else if next(10) < 9 {
+                next(CORE)
             } else {
-                i - 1 - next(500.min(i))
+                i - 1 - next(200)
             };
             requires.push(match next(10) {
                 0..=4 => format!("libp{j}.so.1()(64bit)"),
@@ -1010,7 +1014,7 @@ fn fedora_sized_universe_resolves_quickly() {
             ));
         }
         if next(50) == 0 {
-            text.push_str(&format!("Conflicts: p{} < 1.2\n", next(count)));
+            text.push_str(&format!("Conflicts: p{} < 1.0\n", next(count)));
         }
         universe.push(package(&text));
         if next(10) == 0 {
@@ -1018,15 +1022,18 @@ fn fedora_sized_universe_resolves_quickly() {
             older.evr = Evr::parse("0.9-1");
             universe.push(older);
         }
+        if next(10) == 0 {
+            let mut foreign = package(&text);
+            foreign.arch = "x86_64".to_string();
+            foreign.evr = Evr::parse("9-1");
+            universe.push(foreign);
+        }
     }
     println!("{} packages", universe.len());
     let mut packages: Vec<String> = Vec::new();
     while packages.len() < 150 {
         let name = format!("p{}", next(count));
-        let visible = universe
-            .iter()
-            .any(|p| p.name == name && p.arch != "x86_64");
-        if visible && !packages.contains(&name) {
+        if !packages.contains(&name) {
             packages.push(name);
         }
     }
