@@ -400,9 +400,11 @@ impl<'u> Index<'u> {
     /// Every name a request may use: package names and provided names
     /// (each once per candidate listing it).
     pub(super) fn known_names(&self) -> impl Iterator<Item = &'u str> + '_ {
-        let provided = self.candidates.iter().flatten().flat_map(|&s| {
-            self.package(s).provides.iter().map(|p| p.name.as_str())
-        });
+        let provided = self
+            .candidates
+            .iter()
+            .flatten()
+            .flat_map(|&s| self.package(s).provides.iter().map(|p| p.name.as_str()));
         self.names
             .keys()
             .copied()
@@ -895,7 +897,10 @@ impl<'u> Index<'u> {
                         continue;
                     }
                     let caps = self.parsed(&dep.name).map(|r| {
-                        r.caps().into_iter().map(|c| c.name.clone()).collect::<Vec<_>>()
+                        r.caps()
+                            .into_iter()
+                            .map(|c| c.name.clone())
+                            .collect::<Vec<_>>()
                     });
                     paths.extend(caps.into_iter().flatten().filter(|c| c.starts_with('/')));
                 }
