@@ -20,8 +20,15 @@
 //!   installed, else tries the package named like the capability, then
 //!   the others by name. The result is deterministic.
 //!
+//! Not done: multilib (no `i686` next to `x86_64`), repository priorities
+//! and dnf's other "best candidate" policies, Suggests and Enhances (dnf
+//! ignores them too), rich Conflicts with `and`/`if`/`unless` and rich
+//! Supplements with `if`/`unless` (both ignored), and weak dependencies one
+//! at a time: when one cannot be met, all are dropped.
+//!
 //! How dependencies map onto resolvo is described in `rpm/provider.rs`.
 
+mod byname;
 mod provider;
 mod rich;
 #[cfg(test)]
@@ -33,7 +40,7 @@ use resolvo::{ConditionalRequirement, Problem, Requirement, Solver, UnsolvableOr
 
 use crate::repo::rpmmd::{RpmDep, RpmPackage};
 use crate::resolve::rpmver::{Evr, Flags};
-use provider::{DepSet, Index, Provider};
+use provider::{DepSet, Field, Index, Provider};
 pub use rich::{Cap, Op, RichDep, RichError, RichProblem, parse_rich};
 
 /// What to install into a root.
@@ -259,9 +266,7 @@ fn requested_word(
     }
     if index.is_known(word) {
         let dep = RichDep::Simple(Cap::plain(word));
-        return Ok(index
-            .union_of(index.sets_for(&dep, provider::Field::Requires))
-            .0);
+        return Ok(index.union_of(index.sets_for(&dep, Field::Requires)).0);
     }
     Err(unknown(index, word))
 }

@@ -19,7 +19,7 @@
 //! would see the new one. The root is moved into place and marked ready at
 //! the very end.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -453,7 +453,7 @@ fn init_staged(layout: &Layout, config: &Config, opts: &Options) -> Result<Repor
     // 5. Finish under emulation with the root's own rpm.
     (opts.say)("running scriptlets and registering packages with the root's rpm");
     let finish_dir = staging.side_file("finish");
-    let driver = Driver::new(&checked, &pending, armored_keys.len());
+    let driver = Driver::new(&checked, armored_keys.len());
     driver
         .write(&finish_dir, &armored_keys)
         .map_err(log_err(&finish_dir))?;
@@ -470,14 +470,29 @@ fn init_staged(layout: &Layout, config: &Config, opts: &Options) -> Result<Repor
             readonly: true,
         },
     ];
-    run_logged(
-        &staging.root(),
-        arch,
-        "rpm scriptlets",
-        vec!["/bin/sh".into(), format!("{FINISH_IN_ROOT}/finish.sh")],
-        binds,
-        opts.interpreter.clone(),
-        &root_log_path,
+    let run = |script: &str, step: &str| {
+        run_logged(
+            &staging.root(),
+            arch,
+            step,
+            vec!["/bin/sh".into(), format!("{FINISH_IN_ROOT}/{script}")],
+            binds.clone(),
+            opts.interpreter.clone(),
+            &root_log_path,
+        )
+    };
+    run("pre.sh", "rpm scriptlets (%pretrans, %pre)")?;
+    if !pending.is_empty() {
+        let notes = give_owners(&staging.root(), pending)?;
+        let mut log = fs_err::OpenOptions::new()
+            .append(true)
+            .open(&root_log_path)
+            .map_err(log_err(&root_log_path))?;
+        let _ = log.write_all(notes.as_bytes());
+    }
+    run(
+        "post.sh",
+        "rpm -i --justdb and scriptlets (%post, triggers, %posttrans)",
     )?;
     let _ = fs_err::remove_dir_all(&finish_dir);
     let warnings = super::debstrap::tail(&root_log_path, usize::MAX)
@@ -525,6 +540,48 @@ pub(crate) struct PendingOwner {
     pub group: String,
     /// The mode to set again after `chown` (which clears setuid/setgid).
     pub mode: u32,
+}
+
+/// Gives the files whose owner a `%pre` created to that owner (and sets
+/// their mode again, which `chown` clears setuid from), from a process
+/// confined to the root. Returns log lines: what was done, and owners that
+/// still do not exist (left to root, as rpm does with a warning).
+fn give_owners(root: &Path, pending: Vec<PendingOwner>) -> Result<String, InitError> {
+    let err = |source| InitError::Confined {
+        what: "give files to the users and groups the scriptlets created",
+        source,
+    };
+    let (child, mut pipe) = confined::spawn_writer(root, move |mut out| {
+        let mut owners = Owners::default();
+        for p in pending {
+            let (uid, gid) = owners.lookup(&p.user, &p.group);
+            if uid.is_none() || gid.is_none() {
+                writeln!(
+                    out,
+                    "warning: user {} or group {} does not exist - using root for {}",
+                    p.user, p.group, p.path
+                )?;
+            }
+            nix::unistd::fchownat(
+                None,
+                p.path.as_str(),
+                uid.map(nix::unistd::Uid::from_raw),
+                gid.map(nix::unistd::Gid::from_raw),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )?;
+            let is_link = fs_err::symlink_metadata(&p.path)?.file_type().is_symlink();
+            if !is_link {
+                fs_err::set_permissions(&p.path, std::fs::Permissions::from_mode(p.mode))?;
+            }
+            writeln!(out, "brt: {} given to {}:{}", p.path, p.user, p.group)?;
+        }
+        Ok(())
+    })
+    .map_err(err)?;
+    let mut text = String::new();
+    let _ = pipe.read_to_string(&mut text);
+    child.wait().map_err(err)?;
+    Ok(text)
 }
 
 /// Runs confined to the new root: writes every payload, in install order.
@@ -663,7 +720,9 @@ fn unpack_rpm(
                 dirs.insert(0, (PathBuf::from("/"), meta));
                 continue;
             }
-            return Err(io::Error::other("a file that is not a directory is named `/`"));
+            return Err(io::Error::other(
+                "a file that is not a directory is named `/`",
+            ));
         }
         if let Some(link) = links.iter().find(|l| rel.starts_with(l) && rel != **l) {
             return Err(io::Error::other(format!(
@@ -850,7 +909,9 @@ impl RepoSetup {
 /// The finish, as one shell script run by the root's `/bin/sh`, and the
 /// scriptlet files it runs.
 struct Driver {
+    /// `text[..second]` is `pre.sh`, the rest (after the same head) `post.sh`.
     text: String,
+    second: usize,
     /// File name in the finish dir, content.
     files: Vec<(String, String)>,
 }
@@ -883,9 +944,10 @@ warn() {
 "#;
 
 impl Driver {
-    fn new(pkgs: &[Checked], pending: &[PendingOwner], keys: usize) -> Driver {
+    fn new(pkgs: &[Checked], keys: usize) -> Driver {
         let mut d = Driver {
             text: DRIVER_HEAD.to_string(),
+            second: 0,
             files: Vec::new(),
         };
         for i in 0..keys {
@@ -904,27 +966,9 @@ impl Driver {
                 d.run(true, &format!("%pre({})", p.nevra), s, &["1"], None);
             }
         }
-        // Owners made by %pre.
-        let mut by_owner: BTreeMap<(String, String), Vec<&PendingOwner>> = BTreeMap::new();
-        for o in pending {
-            by_owner
-                .entry((o.user.clone(), o.group.clone()))
-                .or_default()
-                .push(o);
-        }
-        for ((user, group), files) in &by_owner {
-            let paths: Vec<String> = files.iter().map(|f| quote(&f.path)).collect();
-            let _ = writeln!(
-                d.text,
-                "warn 'chown {user}:{group}' chown -h {}:{} {}",
-                quote(user),
-                quote(group),
-                paths.join(" ")
-            );
-            for f in files {
-                let _ = writeln!(d.text, "chmod {:o} {} 2>/dev/null", f.mode, quote(&f.path));
-            }
-        }
+        // The owners made by %pre are given natively between the two.
+        d.text.push_str("echo 'brt: %pre done'\n");
+        d.second = d.text.len();
         let rpms: Vec<String> = pkgs
             .iter()
             .map(|p| format!("{CACHE_IN_ROOT}/{}", p.sha256))
@@ -1041,7 +1085,11 @@ impl Driver {
     fn write(&self, dir: &Path, keys: &[Vec<u8>]) -> io::Result<()> {
         fs_err::create_dir_all(dir)?;
         fs_err::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
-        fs_err::write(dir.join("finish.sh"), &self.text)?;
+        fs_err::write(dir.join("pre.sh"), &self.text[..self.second])?;
+        fs_err::write(
+            dir.join("post.sh"),
+            format!("{DRIVER_HEAD}{}", &self.text[self.second..]),
+        )?;
         for (name, text) in &self.files {
             fs_err::write(dir.join(name), text)?;
         }
@@ -1139,13 +1187,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        let pending = [PendingOwner {
-            path: "/var/lib/x".into(),
-            user: "x".into(),
-            group: "x".into(),
-            mode: 0o750,
-        }];
-        let d = Driver::new(&[a, b], &pending, 1);
+        let d = Driver::new(&[a, b], 1);
         let lines: Vec<&str> = d.text.lines().filter(|l| !l.starts_with(' ')).collect();
         let pos = |needle: &str| {
             lines
@@ -1154,8 +1196,9 @@ mod tests {
                 .unwrap_or_else(|| panic!("no `{needle}` in\n{}", d.text))
         };
         assert!(pos("rpmkeys --import") < pos("%pre(a-1-1.noarch)"));
-        assert!(pos("%pre(a") < pos("chown -h 'x':'x' '/var/lib/x'"));
-        assert!(pos("chown -h") < pos("rpm -i --justdb"));
+        assert!(pos("%pre(a") < pos("brt: %pre done"));
+        assert!(d.text[..d.second].contains("%pre(a"));
+        assert!(d.text[d.second..].contains("rpm -i --justdb"));
         assert!(pos("rpm -i --justdb") < pos("%post(a"));
         assert!(pos("%post(a") < pos("%triggerin(b-1-1.noarch) on a"));
         assert!(lines[pos("%pre(a")].starts_with("fatal"));

@@ -168,10 +168,7 @@ fn fixture_distribution_aarch64_end_to_end() {
          grep -c '^/usr/share/brt-doc/[ab].txt$' filetrigger; cat /var/lib/brt-lua/post >/dev/null && echo lua",
     );
     assert_ok(&out, "scriptlet results");
-    assert_eq!(
-        stdout(&out),
-        "1\n1 1\nposttrans\n2\nlua\n"
-    );
+    assert_eq!(stdout(&out), "1\n1 1\nposttrans\n2\nlua\n");
 
     // The resolver's edge cases, as rpm and dnf decide them.
     let names: Vec<String> = want.iter().map(|n| n.to_string()).collect();
@@ -304,7 +301,7 @@ fn bad_rpm_input_is_refused_and_nothing_escapes() {
         (
             "badprimary",
             head(&["brt-hello2"]) + &repo("badprimary", "RPM-GPG-KEY-brt"),
-            vec!["primary", "SHA-256"],
+            vec!["badprimary", "primary.xml", "the index says"],
         ),
         (
             "missing",

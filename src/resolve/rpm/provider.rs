@@ -24,9 +24,8 @@
 
 use std::cell::RefCell;
 use std::cmp::Ordering;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Display;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 use resolvo::utils::{Pool, VersionSet};
@@ -36,6 +35,7 @@ use resolvo::{
     StringId, VersionSetId, VersionSetUnionId,
 };
 
+use super::byname::{ByName, FxHashMap, FxHashSet, fx_hash};
 use super::rich::{Cap, Clause, RichDep, parse_rich};
 use crate::repo::rpmmd::{RpmDep, RpmPackage};
 use crate::resolve::rpmver::{Evr, Flags, ranges_overlap};
@@ -129,73 +129,7 @@ fn push_unique<T: PartialEq>(list: &mut Vec<T>, item: T) {
     }
 }
 
-/// rustc's FxHash: much faster than SipHash on the short strings indexed
-/// here (capabilities, paths), which matters at 70,000 packages.
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl FxHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u8(&mut self, byte: u8) {
-        self.add(u64::from(byte));
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FxHashMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
-type FxHashSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
-
-fn fx_hash(text: &str) -> u64 {
-    let mut hasher = FxHasher::default();
-    hasher.write(text.as_bytes());
-    hasher.finish()
-}
-
-/// Name → the records of the entries that list it (a Provides or Obsoletes
-/// entry), as a vector of `(hash of the name, record)` sorted by hash. With
-/// about ten Provides per package, this is far cheaper to build than a hash
-/// map of strings; a lookup verifies the records it finds, so a hash
-/// collision costs a little time, never a wrong answer.
-#[derive(Default)]
-struct ByName {
-    entries: Vec<(u64, u32)>,
-}
-
-impl ByName {
-    fn new(mut entries: Vec<(u64, u32)>) -> ByName {
-        entries.sort_unstable();
-        entries.dedup();
-        ByName { entries }
-    }
-
-    /// The records that may list `name`, ascending.
-    fn records(&self, name: &str) -> impl Iterator<Item = u32> + '_ {
-        let hash = fx_hash(name);
-        let start = self.entries.partition_point(|e| e.0 < hash);
-        self.entries[start..]
-            .iter()
-            .take_while(move |e| e.0 == hash)
-            .map(|e| e.1)
-    }
-}
-
-/// The relation fields whose rich dependencies and paths are indexed.
+/// The relation fields whose paths are indexed.
 fn relations(pkg: &RpmPackage) -> impl Iterator<Item = &RpmDep> {
     pkg.requires
         .iter()
@@ -483,9 +417,13 @@ impl<'u> Index<'u> {
                 else {
                     return false;
                 };
-                pkg.obsoletes
-                    .iter()
-                    .any(|o| !o.is_rich() && o.name == *name && in_range(&Cap::of(o), evr))
+                pkg.obsoletes.iter().any(|o| {
+                    !o.is_rich()
+                        && o.name == *name
+                        && o.flags
+                            .zip(o.evr.as_ref())
+                            .is_none_or(|(flags, want)| flags.matches(evr, want))
+                })
             }
         }
     }
@@ -914,22 +852,23 @@ impl<'u> Index<'u> {
         let name = self.name(self.pool.resolve_version_set_package_name(id));
         let set = self.pool.resolve_version_set(id);
         let dep = &set.dep;
-        let mut text = match (set.field, dep) {
-            (Field::Requires, RichDep::Simple(cap)) if cap.name == name => cap
-                .range
-                .as_ref()
-                .map(|(flags, evr)| format!("{} {evr}", flags.operator()))
-                .unwrap_or_default(),
-            (Field::Requires, _) => format!("(providing {dep})"),
-            (Field::Conflicts, _) => format!("(excluded by Conflicts: {dep})"),
-            (Field::Obsoletes, _) => format!("(excluded by Obsoletes: {dep})"),
-            (Field::Replaces, _) => format!("(obsoleting {dep})"),
-            (Field::Invalid, _) => "(not a valid rich dependency)".to_string(),
-        };
-        if let Some(arch) = &set.arch {
-            text.push_str(&format!(" ({arch})"));
+        let mut parts = Vec::new();
+        match (set.field, dep) {
+            (Field::Requires, RichDep::Simple(cap)) if cap.name == name => {
+                if let Some((flags, evr)) = &cap.range {
+                    parts.push(format!("{} {evr}", flags.operator()));
+                }
+            }
+            (Field::Requires, _) => parts.push(format!("(providing {dep})")),
+            (Field::Conflicts, _) => parts.push(format!("(excluded by Conflicts: {dep})")),
+            (Field::Obsoletes, _) => parts.push(format!("(excluded by Obsoletes: {dep})")),
+            (Field::Replaces, _) => parts.push(format!("(obsoleting {dep})")),
+            (Field::Invalid, _) => parts.push("(not a valid rich dependency)".to_string()),
         }
-        text
+        if let Some(arch) = &set.arch {
+            parts.push(format!("({arch})"));
+        }
+        parts.join(" ")
     }
 }
 
