@@ -112,6 +112,10 @@ impl InitError {
         match self {
             InitError::Metadata(e) => e.hint(),
             InitError::RpmMetadata(e) => e.hint(),
+            InitError::Key { url, .. } if url.contains("distribution-gpg-keys") => Some(
+                "on Fedora or EPEL hosts: `dnf install distribution-gpg-keys`; elsewhere put the distribution's key file in place and point `gpgkey` at it (or set `gpgcheck = false` to skip verification)"
+                    .into(),
+            ),
             InitError::Package { .. } => Some(
                 "the package in the cache was checked against the repository and its signature; \
                  a signature problem means the repository's `gpgkey` list does not hold the key that signed it"
