@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 
 use super::Layout;
 use super::confined;
-use super::debstrap::{AptSetup, InitError, Options, Universe, fetch_metadata, run_logged};
+use super::debstrap::{
+    AptSetup, InitError, Options, Universe, fetch_metadata, relabel, run_logged,
+};
 use crate::config::Config;
 use crate::fetch::{Fetcher, PackageCache};
 use crate::repo::apt::deb822::Paragraphs;
@@ -245,26 +247,7 @@ pub fn install(
         opts.interpreter.clone(),
         &log,
     )
-    .map_err(|e| match e {
-        // Name packages, not cache paths.
-        InitError::Configure {
-            mut step,
-            code,
-            log,
-            tail,
-        } => {
-            for (path, label) in &labels {
-                step = step.replace(path, label);
-            }
-            InitError::Configure {
-                step,
-                code,
-                log,
-                tail,
-            }
-        }
-        other => other,
-    })?;
+    .map_err(|e| relabel(e, &labels))?;
     Ok(changes)
 }
 

@@ -740,6 +740,31 @@ pub(crate) fn run_logged(
     Ok(())
 }
 
+/// A failed step's message and log tail with cache paths replaced by the
+/// packages they hold (`labels`: path, label).
+pub(crate) fn relabel(e: InitError, labels: &[(String, String)]) -> InitError {
+    match e {
+        InitError::Configure {
+            mut step,
+            code,
+            log,
+            mut tail,
+        } => {
+            for (path, label) in labels {
+                step = step.replace(path, label);
+                tail = tail.replace(path, label);
+            }
+            InitError::Configure {
+                step,
+                code,
+                log,
+                tail,
+            }
+        }
+        other => other,
+    }
+}
+
 /// The package dpkg names in `dpkg: error processing package NAME (...)`,
 /// or the last preinst brt started.
 fn failed_package(log: &str) -> Option<String> {

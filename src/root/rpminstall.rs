@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use super::Layout;
 use super::confined;
 use super::debinstall::Changes;
-use super::debstrap::{InitError, Options, run_logged};
+use super::debstrap::{InitError, Options, relabel, run_logged};
 use super::rpmstrap::{CACHE_IN_ROOT, RepoSetup, Universe, check_all, load_keys};
 use crate::config::Config;
 use crate::fetch::{Fetcher, PackageCache};
@@ -224,26 +224,7 @@ pub fn install(
         opts.interpreter.clone(),
         &log,
     )
-    .map_err(|e| match e {
-        InitError::Configure {
-            mut step,
-            code,
-            log,
-            mut tail,
-        } => {
-            for (path, label) in &labels {
-                step = step.replace(path, label);
-                tail = tail.replace(path, label);
-            }
-            InitError::Configure {
-                step,
-                code,
-                log,
-                tail,
-            }
-        }
-        other => other,
-    })?;
+    .map_err(|e| relabel(e, &labels))?;
     Ok(changes)
 }
 
