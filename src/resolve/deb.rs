@@ -28,6 +28,7 @@ use resolvo::{ConditionalRequirement, Problem, Requirement, Solver, UnsolvableOr
 
 use crate::repo::apt::packages::RelationError;
 use crate::repo::apt::{DebDep, DebPackage, Priority, parse_relations};
+use crate::resolve::closest;
 use crate::resolve::debver::DebVersion;
 use provider::{Index, Provider};
 
@@ -203,17 +204,4 @@ fn solve(
             explanation: "the solver was cancelled".to_string(),
         }),
     }
-}
-
-/// The known name closest to `name` by edit distance, if it is close
-/// enough to be a typo (at most a third of the name, at least 2 edits).
-/// Ties go to the alphabetically first name.
-fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<String> {
-    let limit = (name.chars().count() / 3).max(2);
-    known
-        .filter(|k| k.len().abs_diff(name.len()) <= limit)
-        .map(|k| (crate::config::levenshtein(name, k), k))
-        .filter(|&(d, _)| d <= limit)
-        .min()
-        .map(|(_, k)| k.to_string())
 }

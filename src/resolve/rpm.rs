@@ -39,6 +39,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use resolvo::{ConditionalRequirement, Problem, Requirement, Solver, UnsolvableOrCancelled};
 
 use crate::repo::rpmmd::{RpmDep, RpmPackage};
+use crate::resolve::closest;
 use crate::resolve::rpmver::{Evr, Flags};
 use provider::{DepSet, Field, Index, Provider};
 pub use rich::{Cap, Op, RichDep, RichError, RichProblem, parse_rich};
@@ -375,19 +376,6 @@ fn solve(
             explanation: "the solver was cancelled".to_string(),
         }),
     }
-}
-
-/// The known name closest to `name` by edit distance, if it is close
-/// enough to be a typo (at most a third of the name, at least 2 edits).
-/// Ties go to the alphabetically first name.
-fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<String> {
-    let limit = (name.chars().count() / 3).max(2);
-    known
-        .filter(|k| k.len().abs_diff(name.len()) <= limit)
-        .map(|k| (crate::config::levenshtein(name, k), k))
-        .filter(|&(d, _)| d <= limit)
-        .min()
-        .map(|(_, k)| k.to_string())
 }
 
 /// An order to install `chosen` (indices into `universe`) in, as rpm orders

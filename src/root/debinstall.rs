@@ -11,22 +11,19 @@
 //! nothing, so there is nothing for brt to speed up.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::Layout;
 use super::confined;
 use super::debstrap::{
-    AptSetup, InitError, Options, Universe, fetch_metadata, relabel, run_logged,
+    AptSetup, CACHE_IN_ROOT, InitError, Options, Universe, cache_bind, fetch_metadata, relabel,
+    run_logged,
 };
 use crate::config::Config;
 use crate::fetch::{Fetcher, PackageCache};
 use crate::repo::apt::deb822::Paragraphs;
 use crate::resolve::deb::{DebRequest, resolve};
 use crate::resolve::debver::DebVersion;
-use crate::sandbox::Bind;
-
-/// Where the package cache appears inside the root during `dpkg --install`.
-const CACHE_IN_ROOT: &str = "/run/brt-packages";
 
 /// Removes what the new packages displace, then installs them.
 const INSTALL: &str = r#"set -e
@@ -233,17 +230,12 @@ pub fn install(
     for r in &remove {
         changes.lines.push(format!("{r} removed"));
     }
-    let bind = Bind {
-        source: cache.dir().to_path_buf(),
-        target: PathBuf::from(CACHE_IN_ROOT),
-        readonly: true,
-    };
     run_logged(
         &root,
         arch,
         "dpkg --install",
         argv,
-        vec![bind],
+        vec![cache_bind(&cache)],
         opts.interpreter.clone(),
         &log,
     )

@@ -214,18 +214,48 @@ impl Universe {
 }
 
 /// Bootstraps `config` into `layout` (the caller holds the exclusive lock
-/// and has checked that the root is not ready). A failure that leaves no
-/// root in place also removes `state.json`, so the root reads as absent;
-/// only a killed init leaves it saying `bootstrapping`.
+/// and has checked that the root is not ready).
 pub fn init(layout: &Layout, config: &Config, opts: &Options) -> Result<Report, InitError> {
-    let result = init_staged(layout, config, opts);
+    run_init(layout, config, |run| init_steps(layout, config, opts, run))
+}
+
+/// What the steps of one init share: the phase timer and the root log.
+pub(crate) struct InitRun<'a> {
+    pub timer: Timer<'a>,
+    pub root_log: fs_err::File,
+    pub root_log_path: PathBuf,
+}
+
+/// What a family's init steps leave: the staged root, its packages as
+/// state.json lists them, and the bytes downloaded.
+pub(crate) struct Staged {
+    pub staging: Staging,
+    pub packages: Vec<String>,
+    pub downloaded: u64,
+}
+
+/// The frame of every init: `result/state.log` and `root.log`, state.json
+/// saying bootstrapping, the family's `steps`, then the staged root moved
+/// into place and marked ready. A failure that leaves no root in place also
+/// removes `state.json`, so the root reads as absent; only a killed init
+/// leaves it saying `bootstrapping`.
+pub(crate) fn run_init(
+    layout: &Layout,
+    config: &Config,
+    steps: impl FnOnce(&mut InitRun) -> Result<Staged, InitError>,
+) -> Result<Report, InitError> {
+    let result = run_init_staged(layout, config, steps);
     if result.is_err() && layout.root().symlink_metadata().is_err() {
         let _ = fs_err::remove_file(layout.state_file());
     }
     result
 }
 
-fn init_staged(layout: &Layout, config: &Config, opts: &Options) -> Result<Report, InitError> {
+fn run_init_staged(
+    layout: &Layout,
+    config: &Config,
+    steps: impl FnOnce(&mut InitRun) -> Result<Staged, InitError>,
+) -> Result<Report, InitError> {
     let result_dir = layout.result_dir();
     let log_err = |path: &Path| {
         let path = path.to_path_buf();
@@ -235,20 +265,97 @@ fn init_staged(layout: &Layout, config: &Config, opts: &Options) -> Result<Repor
     let state_log_path = result_dir.join("state.log");
     let mut state_log = fs_err::File::create(&state_log_path).map_err(log_err(&state_log_path))?;
     let root_log_path = result_dir.join("root.log");
-    let mut root_log = fs_err::File::create(&root_log_path).map_err(log_err(&root_log_path))?;
-    let mut timer = Timer {
-        phases: Vec::new(),
-        started: Instant::now(),
-        log: &mut state_log,
-    };
+    let root_log = fs_err::File::create(&root_log_path).map_err(log_err(&root_log_path))?;
     mark_bootstrapping(layout, config)?;
+    let mut run = InitRun {
+        timer: Timer {
+            phases: Vec::new(),
+            started: Instant::now(),
+            log: &mut state_log,
+        },
+        root_log,
+        root_log_path,
+    };
+    let Staged {
+        staging,
+        mut packages,
+        downloaded,
+    } = steps(&mut run)?;
+    packages.sort();
+    run.timer.lap("install");
+    let phases = run.timer.phases;
+    let state = InitState {
+        status: State::Ready,
+        config: &config.name,
+        arch: config.distro.family.arch_name(config.arch),
+        created_at: rfc3339(std::time::SystemTime::now()),
+        packages: packages.clone(),
+        phases: &phases,
+    };
+    staging.install(layout, &state)?;
+    Ok(Report {
+        packages: packages.len(),
+        downloaded_bytes: downloaded,
+        phases,
+    })
+}
 
+/// Downloads `wanted` into the cache (saying how many are missing), then
+/// drops the HTTP client: no threads may run when brt forks afterwards.
+pub(crate) fn fetch_packages(
+    fetcher: Fetcher,
+    cache: &PackageCache,
+    wanted: &[Download],
+    opts: &Options,
+) -> Result<u64, InitError> {
+    let missing = wanted
+        .iter()
+        .filter(|d| !cache.contains(&d.expected.sha256))
+        .count();
+    (opts.say)(&format!(
+        "{} packages, {} to download",
+        wanted.len(),
+        missing
+    ));
+    let downloaded = cache.fill(
+        &fetcher,
+        wanted,
+        opts.parallel,
+        opts.reporter,
+        &confined::interrupted,
+    )?;
+    drop(fetcher);
+    if confined::interrupted() {
+        return Err(InitError::Interrupted);
+    }
+    Ok(downloaded)
+}
+
+/// Where the package cache appears inside a root while its package
+/// manager installs from it.
+pub(crate) const CACHE_IN_ROOT: &str = "/run/brt-packages";
+
+/// The package cache, read-only at [`CACHE_IN_ROOT`].
+pub(crate) fn cache_bind(cache: &PackageCache) -> sandbox::Bind {
+    sandbox::Bind {
+        source: cache.dir().to_path_buf(),
+        target: PathBuf::from(CACHE_IN_ROOT),
+        readonly: true,
+    }
+}
+
+fn init_steps(
+    layout: &Layout,
+    config: &Config,
+    opts: &Options,
+    run: &mut InitRun,
+) -> Result<Staged, InitError> {
     // 1. Metadata.
     (opts.say)("fetching repository metadata");
     let fetcher = Fetcher::new(opts.offline);
     let mut indexes = fetch_metadata(&fetcher, config, &opts.cachedir, false)?;
     let universe = Universe::new(&mut indexes);
-    timer.lap("metadata");
+    run.timer.lap("metadata");
 
     // 2. Resolve.
     let arch = config.arch.deb;
@@ -272,37 +379,21 @@ fn init_staged(layout: &Layout, config: &Config, opts: &Options) -> Result<Repor
     };
     let chosen_ids = resolve(&universe.packages, &request)?;
     let chosen: Vec<&DebPackage> = chosen_ids.iter().map(|&i| &universe.packages[i]).collect();
-    let _ = writeln!(root_log, "resolved {} packages:", chosen.len());
+    let _ = writeln!(run.root_log, "resolved {} packages:", chosen.len());
     for p in &chosen {
-        let _ = writeln!(root_log, "  {} {} {}", p.name, p.version, p.architecture);
+        let _ = writeln!(
+            run.root_log,
+            "  {} {} {}",
+            p.name, p.version, p.architecture
+        );
     }
-    timer.lap("resolve");
+    run.timer.lap("resolve");
 
     // 3. Download.
     let cache = PackageCache::new(&opts.cachedir);
     let wanted: Vec<Download> = chosen_ids.iter().map(|&i| universe.download(i)).collect();
-    let missing = wanted
-        .iter()
-        .filter(|d| !cache.contains(&d.expected.sha256))
-        .count();
-    (opts.say)(&format!(
-        "{} packages, {} to download",
-        chosen.len(),
-        missing
-    ));
-    let downloaded = cache.fill(
-        &fetcher,
-        &wanted,
-        opts.parallel,
-        opts.reporter,
-        &confined::interrupted,
-    )?;
-    // No threads may run when brt forks below.
-    drop(fetcher);
-    timer.lap("download");
-    if confined::interrupted() {
-        return Err(InitError::Interrupted);
-    }
+    let downloaded = fetch_packages(fetcher, &cache, &wanted, opts)?;
+    run.timer.lap("download");
 
     // 4. Unpack natively.
     (opts.say)(&format!("unpacking {} packages", chosen.len()));
@@ -327,7 +418,7 @@ fn init_staged(layout: &Layout, config: &Config, opts: &Options) -> Result<Repor
         what: "unpack the packages into the new root",
         source,
     })?;
-    timer.lap("unpack");
+    run.timer.lap("unpack");
     if confined::interrupted() {
         return Err(InitError::Interrupted);
     }
@@ -335,34 +426,20 @@ fn init_staged(layout: &Layout, config: &Config, opts: &Options) -> Result<Repor
     // 5. Configure under emulation with the root's own dpkg.
     (opts.say)("running maintainer scripts with the root's dpkg");
     let order = preinst_order(&chosen, arch);
-    let _ = root_log.flush();
-    configure(&staging.root(), arch, &order, opts, &root_log_path)?;
-    timer.lap("configure");
+    let _ = run.root_log.flush();
+    configure(&staging.root(), arch, &order, opts, &run.root_log_path)?;
+    run.timer.lap("configure");
     if confined::interrupted() {
         return Err(InitError::Interrupted);
     }
 
-    // 6. Ready.
-    let mut packages: Vec<String> = chosen
-        .iter()
-        .map(|p| format!("{} {} {}", p.name, p.version, p.architecture))
-        .collect();
-    packages.sort();
-    timer.lap("install");
-    let phases = timer.phases;
-    let state = InitState {
-        status: State::Ready,
-        config: &config.name,
-        arch,
-        created_at: rfc3339(std::time::SystemTime::now()),
-        packages,
-        phases: &phases,
-    };
-    staging.install(layout, &state)?;
-    Ok(Report {
-        packages: chosen.len(),
-        downloaded_bytes: downloaded,
-        phases,
+    Ok(Staged {
+        staging,
+        packages: chosen
+            .iter()
+            .map(|p| format!("{} {} {}", p.name, p.version, p.architecture))
+            .collect(),
+        downloaded,
     })
 }
 

@@ -15,18 +15,17 @@
 use std::collections::HashSet;
 use std::io::{Read, Seek};
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
 
 use super::Layout;
 use super::confined;
 use super::debinstall::Changes;
-use super::debstrap::{InitError, Options, relabel, run_logged};
-use super::rpmstrap::{CACHE_IN_ROOT, RepoSetup, Universe, check_all, load_keys};
+use super::debstrap::{CACHE_IN_ROOT, InitError, Options, cache_bind, relabel, run_logged};
+use super::rpmstrap::{RepoSetup, Universe, check_all, load_keys};
 use crate::config::Config;
 use crate::fetch::{Fetcher, PackageCache};
 use crate::resolve::rpm::{RpmRequest, resolve};
 use crate::resolve::rpmver::Evr;
-use crate::sandbox::{self, Bind, Spec};
+use crate::sandbox::{self, Spec};
 
 /// One installed package, as the root's rpm lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,17 +209,12 @@ pub fn install(
     for r in &remove {
         changes.lines.push(format!("{r} removed"));
     }
-    let bind = Bind {
-        source: cache.dir().to_path_buf(),
-        target: PathBuf::from(CACHE_IN_ROOT),
-        readonly: true,
-    };
     run_logged(
         &root,
         arch,
         "rpm -U",
         argv,
-        vec![bind],
+        vec![cache_bind(&cache)],
         opts.interpreter.clone(),
         &log,
     )

@@ -25,19 +25,19 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
-use std::time::Instant;
 
 use nix::sys::stat::SFlag;
 use nix::sys::time::TimeSpec;
 use serde::{Deserialize, Serialize};
 
+use super::Layout;
 use super::archive::{Meta, Ownership, Unpacker};
 use super::confined;
 use super::debstrap::{
-    InitError, InitState, Options, Phase, Report, Timer, mark_bootstrapping, run_logged,
+    CACHE_IN_ROOT, InitError, InitRun, Options, Report, Staged, cache_bind, fetch_packages,
+    run_init, run_logged,
 };
-use super::staging::{Staging, rfc3339};
-use super::{Layout, State};
+use super::staging::Staging;
 use crate::config::{Config, RepoKind};
 use crate::fetch::{Download, Expected, Fetcher, PackageCache};
 use crate::repo::rpmmd::metadata::{self, RpmIndex, RpmSource};
@@ -47,8 +47,6 @@ use crate::resolve::rpmver::{Evr, Flags};
 use crate::sandbox::Bind;
 use crate::unpack::rpm::{Script, Scripts, check};
 
-/// Where the package cache appears inside the root while rpm runs.
-pub(crate) const CACHE_IN_ROOT: &str = "/run/brt-packages";
 /// Where the driver script and the scriptlets appear inside the root.
 const FINISH_IN_ROOT: &str = "/run/brt-finish";
 
@@ -93,28 +91,26 @@ impl Universe {
                 name: config.name.clone(),
             });
         }
-        let mut universe = Universe::from_indexes(&indexes, config.repos.len());
+        let mut universe = Universe::from_indexes(&mut indexes, config.repos.len());
         if !unsatisfied_file_requirements(&universe.packages, arch).is_empty() {
-            for index in &mut indexes {
-                index.load_filelists(fetcher)?;
+            for index in &indexes {
+                index.load_filelists(fetcher, &mut universe.packages)?;
             }
-            universe = Universe::from_indexes(&indexes, config.repos.len());
         }
         Ok(universe)
     }
 
-    fn from_indexes(indexes: &[RpmIndex], repos: usize) -> Universe {
+    /// Moves the packages and groups out of `indexes`.
+    fn from_indexes(indexes: &mut [RpmIndex], repos: usize) -> Universe {
         let mut u = Universe {
             packages: Vec::new(),
             groups: Vec::new(),
             mirrors: vec![Vec::new(); repos],
         };
         for index in indexes {
-            if let Some(first) = index.packages.first() {
-                u.mirrors[first.repo] = index.mirrors.clone();
-            }
-            u.packages.extend(index.packages.iter().cloned());
-            u.groups.extend(index.groups.iter().cloned());
+            u.mirrors[index.repo] = index.mirrors.clone();
+            u.packages.append(&mut index.packages);
+            u.groups.append(&mut index.groups);
         }
         u
     }
@@ -158,10 +154,7 @@ impl Universe {
             };
             let Some(group) = self.groups.iter().find(|g| g.id == id) else {
                 let known: Vec<&str> = self.groups.iter().map(|g| g.id.as_str()).collect();
-                let suggestion = known
-                    .iter()
-                    .min_by_key(|k| crate::config::levenshtein(k, id))
-                    .filter(|k| crate::config::levenshtein(k, id) <= 3)
+                let suggestion = crate::resolve::closest(id, known.iter().copied())
                     .map(|k| format!("; did you mean `@{k}`?"))
                     .unwrap_or_default();
                 return Err(InitError::Request {
@@ -331,30 +324,19 @@ fn check_one(
 /// Bootstraps `config` into `layout` (the caller holds the exclusive lock
 /// and has checked that the root is not ready).
 pub fn init(layout: &Layout, config: &Config, opts: &Options) -> Result<Report, InitError> {
-    let result = init_staged(layout, config, opts);
-    if result.is_err() && layout.root().symlink_metadata().is_err() {
-        let _ = fs_err::remove_file(layout.state_file());
-    }
-    result
+    run_init(layout, config, |run| init_steps(layout, config, opts, run))
 }
 
-fn init_staged(layout: &Layout, config: &Config, opts: &Options) -> Result<Report, InitError> {
-    let result_dir = layout.result_dir();
+fn init_steps(
+    layout: &Layout,
+    config: &Config,
+    opts: &Options,
+    run: &mut InitRun,
+) -> Result<Staged, InitError> {
     let log_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| InitError::Log { path, source }
     };
-    fs_err::create_dir_all(&result_dir).map_err(log_err(&result_dir))?;
-    let state_log_path = result_dir.join("state.log");
-    let mut state_log = fs_err::File::create(&state_log_path).map_err(log_err(&state_log_path))?;
-    let root_log_path = result_dir.join("root.log");
-    let mut root_log = fs_err::File::create(&root_log_path).map_err(log_err(&root_log_path))?;
-    let mut timer = Timer {
-        phases: Vec::new(),
-        started: Instant::now(),
-        log: &mut state_log,
-    };
-    mark_bootstrapping(layout, config)?;
     let arch = config.arch.rpm;
 
     // 1. Metadata.
@@ -362,7 +344,7 @@ fn init_staged(layout: &Layout, config: &Config, opts: &Options) -> Result<Repor
     let fetcher = Fetcher::new(opts.offline);
     let universe = Universe::load(&fetcher, config, &opts.cachedir, false)?;
     let (keys, armored_keys) = load_keys(&fetcher, config)?;
-    timer.lap("metadata");
+    run.timer.lap("metadata");
 
     // 2. Resolve.
     let mut wanted = universe.expand(config, &config.install.packages, opts.say)?;
@@ -380,41 +362,22 @@ fn init_staged(layout: &Layout, config: &Config, opts: &Options) -> Result<Repor
     };
     let chosen = resolve(&universe.packages, &request)?;
     let order = install_order(&universe.packages, &chosen);
-    let _ = writeln!(root_log, "resolved {} packages:", chosen.len());
+    let _ = writeln!(run.root_log, "resolved {} packages:", chosen.len());
     for &i in &order {
-        let _ = writeln!(root_log, "  {}", universe.packages[i].nevra());
+        let _ = writeln!(run.root_log, "  {}", universe.packages[i].nevra());
     }
-    timer.lap("resolve");
+    run.timer.lap("resolve");
 
     // 3. Download.
     let cache = PackageCache::new(&opts.cachedir);
     let wanted: Vec<Download> = order.iter().map(|&i| universe.download(i)).collect();
-    let missing = wanted
-        .iter()
-        .filter(|d| !cache.contains(&d.expected.sha256))
-        .count();
-    (opts.say)(&format!(
-        "{} packages, {} to download",
-        order.len(),
-        missing
-    ));
-    let downloaded = cache.fill(
-        &fetcher,
-        &wanted,
-        opts.parallel,
-        opts.reporter,
-        &confined::interrupted,
-    )?;
-    drop(fetcher);
-    timer.lap("download");
-    if confined::interrupted() {
-        return Err(InitError::Interrupted);
-    }
+    let downloaded = fetch_packages(fetcher, &cache, &wanted, opts)?;
+    run.timer.lap("download");
 
     // 4. Check and unpack natively.
     (opts.say)(&format!("checking and unpacking {} packages", order.len()));
     let checked = check_all(&universe, &order, &cache, &keys, opts.parallel.min(4))?;
-    timer.lap("check");
+    run.timer.lap("check");
     let staging = Staging::create(layout, "init")?;
     let files = order
         .iter()
@@ -445,7 +408,7 @@ fn init_staged(layout: &Layout, config: &Config, opts: &Options) -> Result<Repor
     })?;
     read.map_err(log_err(&staging.root()))?;
     let pending: Vec<PendingOwner> = serde_json::from_str(&text).unwrap_or_default();
-    timer.lap("unpack");
+    run.timer.lap("unpack");
     if confined::interrupted() {
         return Err(InitError::Interrupted);
     }
@@ -457,20 +420,16 @@ fn init_staged(layout: &Layout, config: &Config, opts: &Options) -> Result<Repor
     driver
         .write(&finish_dir, &armored_keys)
         .map_err(log_err(&finish_dir))?;
-    let _ = root_log.flush();
+    let _ = run.root_log.flush();
     let binds = vec![
-        Bind {
-            source: cache.dir().to_path_buf(),
-            target: PathBuf::from(CACHE_IN_ROOT),
-            readonly: true,
-        },
+        cache_bind(&cache),
         Bind {
             source: finish_dir.clone(),
             target: PathBuf::from(FINISH_IN_ROOT),
             readonly: true,
         },
     ];
-    let run = |script: &str, step: &str| {
+    let drive = |script: &str, step: &str| {
         run_logged(
             &staging.root(),
             arch,
@@ -478,56 +437,42 @@ fn init_staged(layout: &Layout, config: &Config, opts: &Options) -> Result<Repor
             vec!["/bin/sh".into(), format!("{FINISH_IN_ROOT}/{script}")],
             binds.clone(),
             opts.interpreter.clone(),
-            &root_log_path,
+            &run.root_log_path,
         )
     };
-    run("pre.sh", "rpm scriptlets (%pretrans, %pre)")?;
+    drive("pre.sh", "rpm scriptlets (%pretrans, %pre)")?;
     if !pending.is_empty() {
         let notes = give_owners(&staging.root(), pending)?;
         let mut log = fs_err::OpenOptions::new()
             .append(true)
-            .open(&root_log_path)
-            .map_err(log_err(&root_log_path))?;
+            .open(&run.root_log_path)
+            .map_err(log_err(&run.root_log_path))?;
         let _ = log.write_all(notes.as_bytes());
     }
-    run(
+    drive(
         "post.sh",
         "rpm -i --justdb and scriptlets (%post, triggers, %posttrans)",
     )?;
     let _ = fs_err::remove_dir_all(&finish_dir);
-    let warnings = super::debstrap::tail(&root_log_path, usize::MAX)
+    let warnings = super::debstrap::tail(&run.root_log_path, usize::MAX)
         .lines()
         .filter(|l| l.starts_with("warning: %") && l.contains("scriptlet failed"))
         .count();
     if warnings > 0 {
         (opts.say)(&format!(
             "{warnings} scriptlet(s) failed (warnings, as rpm treats them); see `{}`",
-            root_log_path.display()
+            run.root_log_path.display()
         ));
     }
-    timer.lap("finish");
+    run.timer.lap("finish");
     if confined::interrupted() {
         return Err(InitError::Interrupted);
     }
 
-    // 6. Ready.
-    let mut packages: Vec<String> = checked.iter().map(|c| c.nevra.clone()).collect();
-    packages.sort();
-    timer.lap("install");
-    let phases: Vec<Phase> = timer.phases;
-    let state = InitState {
-        status: State::Ready,
-        config: &config.name,
-        arch,
-        created_at: rfc3339(std::time::SystemTime::now()),
-        packages,
-        phases: &phases,
-    };
-    staging.install(layout, &state)?;
-    Ok(Report {
-        packages: checked.len(),
-        downloaded_bytes: downloaded,
-        phases,
+    Ok(Staged {
+        staging,
+        packages: checked.iter().map(|c| c.nevra.clone()).collect(),
+        downloaded,
     })
 }
 
@@ -553,6 +498,7 @@ fn give_owners(root: &Path, pending: Vec<PendingOwner>) -> Result<String, InitEr
     };
     let (child, mut pipe) = confined::spawn_writer(root, move |mut out| {
         let mut owners = Owners::default();
+        owners.refresh();
         for p in pending {
             let (uid, gid) = owners.lookup(&p.user, &p.group);
             if uid.is_none() || gid.is_none() {
@@ -590,7 +536,8 @@ fn unpack_all(files: Vec<(String, File)>) -> Result<Vec<PendingOwner>, Box<dyn s
     let mut owners = Owners::default();
     let mut pending = Vec::new();
     for (label, file) in files {
-        unpack_rpm(&unpacker, &mut owners, file, &mut pending).map_err(|source| UnpackError {
+        owners.refresh();
+        unpack_rpm(&unpacker, &owners, file, &mut pending).map_err(|source| UnpackError {
             package: label.clone(),
             source,
         })?;
@@ -606,8 +553,9 @@ struct UnpackError {
     source: io::Error,
 }
 
-/// User and group names of the root, read again whenever its `/etc/passwd`
-/// or `/etc/group` changes (the `setup` package brings them).
+/// User and group names of the root, read again (before each package)
+/// when its `/etc/passwd` or `/etc/group` has changed (the `setup` package
+/// brings them).
 #[derive(Default)]
 struct Owners {
     users: HashMap<String, u32>,
@@ -643,8 +591,8 @@ impl Owners {
         self.groups = read("/etc/group", 2);
     }
 
-    fn lookup(&mut self, user: &str, group: &str) -> (Option<u32>, Option<u32>) {
-        self.refresh();
+    /// By name, as the files were when [`Owners::refresh`] last ran.
+    fn lookup(&self, user: &str, group: &str) -> (Option<u32>, Option<u32>) {
         let uid = if user == "root" {
             Some(0)
         } else {
@@ -665,7 +613,7 @@ impl Owners {
 /// where its file list says it does not.
 fn unpack_rpm(
     unpacker: &Unpacker,
-    owners: &mut Owners,
+    owners: &Owners,
     file: File,
     pending: &mut Vec<PendingOwner>,
 ) -> io::Result<()> {

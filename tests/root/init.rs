@@ -2,22 +2,13 @@
 //! mirror (CI reaches it), and against local apt repositories on 127.0.0.1
 //! that `scripts/fixtures/apt-repo` generates, for every kind of bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::{
-    BinfmtSnapshot, Brt, apt_fixture, mounts_below, processes_in, require_root, stderr, stdout,
-};
+use crate::common::{BinfmtSnapshot, Brt, apt_fixture, mounts_below, require_root, stderr, stdout};
+use crate::initkit::{assert_fails, assert_ok, config, kill_init_when, shell, state};
 
 const DEBIAN: &str = "http://deb.debian.org/debian";
-
-/// A config file in the test's dir; `-r` takes its path.
-fn config(brt: &Brt, name: &str, text: &str) -> String {
-    let path = brt.tmp.path().join(format!("{name}.toml"));
-    fs_err::write(&path, text).unwrap();
-    path.display().to_string()
-}
 
 /// A config with the real bookworm arm64 repository, and optionally a
 /// fixture repository on top.
@@ -52,24 +43,6 @@ fn fixture_only(brt: &Brt, name: &str, repo: &str, packages: &[&str]) -> String 
         fixture_repo_toml(repo)
     );
     config(brt, name, &text)
-}
-
-fn shell(brt: &Brt, root: &str, script: &str) -> std::process::Output {
-    brt.run(&["-r", root, "shell", "--", "/bin/sh", "-c", script])
-}
-
-fn state(brt: &Brt, name: &str) -> String {
-    fs_err::read_to_string(brt.basedir().join(name).join("state.json")).unwrap_or_default()
-}
-
-fn assert_ok(o: &std::process::Output, what: &str) {
-    assert!(
-        o.status.success(),
-        "{what} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        stdout(o),
-        stderr(o)
-    );
 }
 
 /// The shipped `debian-bookworm-arm64` (essential + required +
@@ -214,34 +187,6 @@ fn debian_and_fixture_repos_together() {
     assert_eq!(stdout(&out), "gone\n");
 }
 
-/// What a user sees when an init fails, and that nothing is left behind.
-fn assert_fails(brt: &Brt, r: &str, expect: &[&str]) -> String {
-    let out = brt.run(&["-r", r, "init"]);
-    let err = stderr(&out);
-    assert!(!out.status.success(), "init succeeded:\n{err}");
-    for e in expect {
-        assert!(err.contains(e), "expected `{e}` in:\n{err}");
-    }
-    let name = Path::new(r).file_stem().unwrap().to_str().unwrap();
-    assert!(
-        !state(brt, name).contains("\"ready\""),
-        "marked ready after: {err}"
-    );
-    assert!(!brt.basedir().join(name).join("root").exists());
-    // No staging dir is left.
-    let leftovers: Vec<PathBuf> = fs_err::read_dir(brt.basedir())
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    assert!(
-        leftovers
-            .iter()
-            .all(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.')),
-        "{leftovers:?}"
-    );
-    assert!(mounts_below(brt.tmp.path()).is_empty());
-    err
-}
-
 #[test]
 fn bad_repositories_are_refused() {
     require_root();
@@ -334,32 +279,7 @@ fn killed_init_is_redone() {
     let root_log = brt.basedir().join("killed/result/root.log");
     let cache = brt.cachedir().join("packages-v1");
 
-    let kill_when = |ready: &dyn Fn() -> bool| {
-        let mut child = brt
-            .cmd()
-            .args(["-r", &r, "init", "--parallel", "2"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while !ready() {
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "init ended before the kill"
-            );
-            assert!(started.elapsed() < Duration::from_secs(300), "timed out");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
-        // The sandbox's processes die with brt.
-        std::thread::sleep(Duration::from_millis(500));
-        assert!(mounts_below(brt.tmp.path()).is_empty());
-        assert!(state(&brt, "killed").contains("bootstrapping"));
-        let left = processes_in(brt.tmp.path());
-        assert!(left.is_empty(), "left running: {left:?}");
-    };
+    let kill_when = |ready: &dyn Fn() -> bool| kill_init_when(&brt, &r, "killed", "2", ready);
     kill_when(&|| {
         fs_err::read_dir(&cache)
             .map(|d| d.count() >= 3)

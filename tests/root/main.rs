@@ -6,5 +6,6 @@ mod common;
 mod archive;
 mod binfmt;
 mod init;
+mod initkit;
 mod rpm_init;
 mod sandbox;

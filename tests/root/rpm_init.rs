@@ -4,13 +4,12 @@
 //! here), and hostile packages built by the tests with the `rpm` crate.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
 
-use crate::common::{
-    BinfmtSnapshot, Brt, mounts_below, processes_in, require_root, rpm_fixture, stderr, stdout,
-};
+use crate::common::{BinfmtSnapshot, Brt, require_root, rpm_fixture, stderr, stdout};
+use crate::initkit::{assert_fails, assert_ok, config, kill_init_when, shell, state};
 
 /// What the end-to-end root asks for: the build group and every edge case.
 const EVERYTHING: &[&str] = &[
@@ -27,12 +26,6 @@ const EVERYTHING: &[&str] = &[
     "brt-mailer",
     "brt-multi",
 ];
-
-fn config(brt: &Brt, name: &str, text: &str) -> String {
-    let path = brt.tmp.path().join(format!("{name}.toml"));
-    fs_err::write(&path, text).unwrap();
-    path.display().to_string()
-}
 
 fn head(packages: &[&str]) -> String {
     format!(
@@ -65,24 +58,6 @@ fn metalink_repo(brt: &Brt) -> String {
         path.display(),
         dir.join("RPM-GPG-KEY-brt").display()
     )
-}
-
-fn shell(brt: &Brt, root: &str, script: &str) -> std::process::Output {
-    brt.run(&["-r", root, "shell", "--", "/bin/sh", "-c", script])
-}
-
-fn state(brt: &Brt, name: &str) -> String {
-    fs_err::read_to_string(brt.basedir().join(name).join("state.json")).unwrap_or_default()
-}
-
-fn assert_ok(o: &std::process::Output, what: &str) {
-    assert!(
-        o.status.success(),
-        "{what} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        stdout(o),
-        stderr(o)
-    );
 }
 
 /// The packages brt resolved (state.json), as `name-epoch:version-release.arch`.
@@ -219,33 +194,6 @@ fn fixture_distribution_aarch64_end_to_end() {
     let out = brt.run(&["-r", &r, "update"]);
     assert_ok(&out, "update");
     assert!(stderr(&out).contains("nothing to do"), "{}", stderr(&out));
-}
-
-/// What a user sees when an init fails, and that nothing is left behind.
-fn assert_fails(brt: &Brt, r: &str, expect: &[&str]) -> String {
-    let out = brt.run(&["-r", r, "init"]);
-    let err = stderr(&out);
-    assert!(!out.status.success(), "init succeeded:\n{err}");
-    for e in expect {
-        assert!(err.contains(e), "expected `{e}` in:\n{err}");
-    }
-    let name = Path::new(r).file_stem().unwrap().to_str().unwrap();
-    assert!(
-        !state(brt, name).contains("\"ready\""),
-        "marked ready: {err}"
-    );
-    assert!(!brt.basedir().join(name).join("root").exists());
-    let leftovers: Vec<PathBuf> = fs_err::read_dir(brt.basedir())
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    assert!(
-        leftovers
-            .iter()
-            .all(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.')),
-        "{leftovers:?}"
-    );
-    assert!(mounts_below(brt.tmp.path()).is_empty());
-    err
 }
 
 /// A hostile package built with the rpm crate, in its own rpm-md repo
@@ -392,31 +340,7 @@ fn killed_rpm_init_is_redone() {
     );
     let root_log = brt.basedir().join("killed/result/root.log");
     let cache = brt.cachedir().join("packages-v1");
-    let kill_when = |ready: &dyn Fn() -> bool| {
-        let mut child = brt
-            .cmd()
-            .args(["-r", &r, "init", "--parallel", "1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while !ready() {
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "init ended before the kill"
-            );
-            assert!(started.elapsed() < Duration::from_secs(300), "timed out");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
-        std::thread::sleep(Duration::from_millis(500));
-        assert!(mounts_below(brt.tmp.path()).is_empty());
-        assert!(state(&brt, "killed").contains("bootstrapping"));
-        let left = processes_in(brt.tmp.path());
-        assert!(left.is_empty(), "left running: {left:?}");
-    };
+    let kill_when = |ready: &dyn Fn() -> bool| kill_init_when(&brt, &r, "killed", "1", ready);
     // During the download (the local server is fast: the kill may land a
     // little later, which tests the same thing).
     kill_when(&|| {

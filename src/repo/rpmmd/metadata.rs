@@ -40,6 +40,8 @@ pub struct RpmSource<'a> {
 #[derive(Debug)]
 pub struct RpmIndex {
     pub name: String,
+    /// The repository's position in the config.
+    pub repo: usize,
     /// Base URLs (ending in `/`), the one `repomd.xml` came from first.
     pub mirrors: Vec<String>,
     pub repomd: Repomd,
@@ -172,6 +174,7 @@ pub fn load(
 
     let mut loaded = RpmIndex {
         name: repo.clone(),
+        repo: index,
         mirrors,
         repomd,
         packages: Vec::new(),
@@ -224,9 +227,14 @@ pub fn load(
 }
 
 impl RpmIndex {
-    /// Adds every file of `filelists.xml` to the packages (for file
-    /// dependencies `primary` does not cover).
-    pub fn load_filelists(&mut self, fetcher: &Fetcher) -> Result<(), MetadataError> {
+    /// Adds every file of this repository's `filelists.xml` to the packages
+    /// of `packages` it lists, matched by checksum (for file dependencies
+    /// `primary` does not cover).
+    pub fn load_filelists(
+        &self,
+        fetcher: &Fetcher,
+        packages: &mut [RpmPackage],
+    ) -> Result<(), MetadataError> {
         let Some(f) = self.repomd.get("filelists").cloned() else {
             return Ok(());
         };
@@ -234,7 +242,7 @@ impl RpmIndex {
         read_filelists(
             open(&path, &f.href)?,
             &format!("{}{}", self.mirrors[0], f.href),
-            &mut self.packages,
+            packages,
         )?;
         Ok(())
     }

@@ -571,60 +571,30 @@ impl RichDep {
             RichDep::And(parts) => any(parts.iter().map(|p| p.cnf(true))),
             RichDep::Or(parts) if !n => any(parts.iter().map(|p| p.cnf(false))),
             RichDep::Or(parts) => all(parts.iter().map(|p| p.cnf(true))),
+            // `A unless B` is `A if` not-B: the same, with the condition flipped.
             RichDep::If {
                 then,
                 cond,
-                otherwise: None,
-            } => {
-                if n {
-                    all([then.cnf(true), cond.cnf(false)])
-                } else {
-                    any([then.cnf(false), cond.cnf(true)])
-                }
+                otherwise,
             }
-            RichDep::If {
+            | RichDep::Unless {
                 then,
                 cond,
-                otherwise: Some(other),
+                otherwise,
             } => {
-                if n {
-                    any([
-                        all([cond.cnf(false), then.cnf(true)]),
-                        all([cond.cnf(true), other.cnf(true)]),
-                    ])
-                } else {
-                    all([
-                        any([then.cnf(false), cond.cnf(true)]),
-                        any([other.cnf(false), cond.cnf(false)]),
-                    ])
-                }
-            }
-            RichDep::Unless {
-                then,
-                cond,
-                otherwise: None,
-            } => {
-                if n {
-                    all([then.cnf(true), cond.cnf(true)])
-                } else {
-                    any([then.cnf(false), cond.cnf(false)])
-                }
-            }
-            RichDep::Unless {
-                then,
-                cond,
-                otherwise: Some(other),
-            } => {
-                if n {
-                    any([
-                        all([cond.cnf(true), then.cnf(true)]),
-                        all([cond.cnf(false), other.cnf(true)]),
-                    ])
-                } else {
-                    all([
-                        any([then.cnf(false), cond.cnf(false)]),
-                        any([other.cnf(false), cond.cnf(true)]),
-                    ])
+                let flip = matches!(self, RichDep::Unless { .. });
+                let holds = |negated: bool| cond.cnf(negated ^ flip);
+                match (otherwise, n) {
+                    (None, true) => all([then.cnf(true), holds(false)]),
+                    (None, false) => any([then.cnf(false), holds(true)]),
+                    (Some(other), true) => any([
+                        all([holds(false), then.cnf(true)]),
+                        all([holds(true), other.cnf(true)]),
+                    ]),
+                    (Some(other), false) => all([
+                        any([then.cnf(false), holds(true)]),
+                        any([other.cnf(false), holds(false)]),
+                    ]),
                 }
             }
         }
