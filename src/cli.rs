@@ -77,6 +77,12 @@ pub enum Command {
     Update(UpdateArgs),
     /// Interactive login shell in the root, or `shell -- CMD ARGS...` to run one command
     Shell(ShellArgs),
+    /// Build source packages (.src.rpm, .dsc), each in a fresh overlay of the ready root
+    Build(BuildArgs),
+    /// Build a source RPM from a spec file and a directory of its sources, in the root
+    Buildsrpm(BuildsrpmArgs),
+    /// Remove kept build roots (`build --keep`) that no brt is using
+    Clean(CleanArgs),
     /// Copy host files into the root (like `cp -R`; symlinks in the root never lead out of it)
     Copyin(CopyArgs),
     /// Copy files out of the root to the host (like `cp -R`)
@@ -173,9 +179,78 @@ pub struct ShellArgs {
     /// Only loopback inside the root
     #[arg(long)]
     pub disable_network: bool,
+    /// Enter a build root kept by `build --keep` instead of the root
+    #[arg(long, value_name = "ID")]
+    pub build: Option<String>,
     /// Command and arguments to run instead of a login shell
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Source packages, built in order, each from the pristine root
+    #[arg(required = true, value_name = "PKG.src.rpm|PKG.dsc")]
+    pub packages: Vec<PathBuf>,
+    /// Later packages may build-depend on what earlier ones built (RPM roots)
+    #[arg(long)]
+    pub chain: bool,
+    #[command(flatten)]
+    pub common: BuildCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildsrpmArgs {
+    /// The spec file
+    #[arg(long, value_name = "FILE")]
+    pub spec: PathBuf,
+    /// The directory holding the spec's sources and patches
+    #[arg(long, value_name = "DIR")]
+    pub sources: PathBuf,
+    #[command(flatten)]
+    pub common: BuildCommon,
+}
+
+/// Options of `build` and `buildsrpm`.
+#[derive(Debug, Args)]
+pub struct BuildCommon {
+    /// Where packages and logs go (default: BASEDIR/NAME/result; several packages: a subdir each)
+    #[arg(long, value_name = "DIR")]
+    pub resultdir: Option<PathBuf>,
+    /// Keep the build root afterwards; `shell --build ID` enters it
+    #[arg(long)]
+    pub keep: bool,
+    /// Give the build the host's network (default: config `build.network`, normally off)
+    #[arg(long)]
+    pub enable_network: bool,
+    /// rpm macro for the build, as `'NAME VALUE'` (repeatable)
+    #[arg(long = "define", value_name = "'NAME VALUE'")]
+    pub defines: Vec<String>,
+    /// Enable a bcond (`rpmbuild --with`, repeatable)
+    #[arg(long, value_name = "OPTION")]
+    pub with: Vec<String>,
+    /// Disable a bcond (`rpmbuild --without`, repeatable)
+    #[arg(long, value_name = "OPTION")]
+    pub without: Vec<String>,
+    /// Skip the tests (`%check`; `DEB_BUILD_OPTIONS=nocheck` for Debian)
+    #[arg(long)]
+    pub nocheck: bool,
+    /// rpmbuild's `--target` (default: the root's arch)
+    #[arg(long, value_name = "ARCH")]
+    pub target: Option<String>,
+    /// Print a machine-readable summary on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Downloads at once
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Only this kept build (default: every kept build that is not in use)
+    #[arg(long, value_name = "ID")]
+    pub build: Option<String>,
 }
 
 #[derive(Debug, Args)]

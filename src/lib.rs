@@ -5,6 +5,7 @@
 
 pub mod arch;
 pub mod binfmt;
+pub mod build;
 pub mod config;
 pub mod fetch;
 pub mod repo;

@@ -3,6 +3,7 @@
 //! mapping from errors to exit codes.
 
 mod binfmt;
+mod build;
 mod config;
 mod copy;
 mod docs;
@@ -39,6 +40,13 @@ pub mod exit {
     pub const ROOT: i32 = 5;
     /// The sandbox could not be set up (mounts, namespaces).
     pub const SANDBOX: i32 = 6;
+    /// The input cannot be built here (unreadable, corrupt, not a source
+    /// package, its architectures exclude the root's).
+    pub const BUILD_INPUT: i32 = 10;
+    /// The build dependencies could not be resolved, fetched or installed.
+    pub const BUILD_DEPS: i32 = 11;
+    /// The build itself failed (rpmbuild, dpkg-buildpackage).
+    pub const BUILD_FAILED: i32 = 12;
     /// Interrupted (Ctrl-C, SIGTERM) and cleaned up: 128 + SIGINT, as a shell reports it.
     pub const INTERRUPTED: i32 = 130;
 }
@@ -110,6 +118,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Remove(args) => packages::remove(&settings, args),
         Command::Update(args) => packages::update(&settings, args),
         Command::Shell(args) => shell::run(&settings, args),
+        Command::Build(args) => build::build(&settings, args),
+        Command::Buildsrpm(args) => build::buildsrpm(&settings, args),
+        Command::Clean(args) => build::clean(&settings, args),
         Command::Copyin(args) => copy::copy_in(&settings, args),
         Command::Copyout(args) => copy::copy_out(&settings, args),
         Command::Import(args) => import::run(&settings, args),

@@ -12,6 +12,7 @@ use brt::binfmt::{ChrootNeeds, Host, Support};
 use brt::config::Config;
 use brt::root::Layout;
 use brt::root::lock::RootLock;
+use brt::root::overlay::{self, BuildRoot};
 use brt::sandbox::{self, Bind, SandboxError, Spec};
 
 /// Variables passed through from the host when set.
@@ -33,10 +34,26 @@ pub fn run(settings: &Settings, args: ShellArgs) -> Result<i32> {
     let config = settings.config()?;
     let layout = Layout::new(&settings.basedir, &config.name);
     layout.require_ready()?;
+    // A kept build root is an overlay mounted in brt's own namespace,
+    // which must be made before the lock (or anything) starts a thread.
+    let mut build = match &args.build {
+        Some(id) => {
+            overlay::private_namespace()?;
+            Some(BuildRoot::open_kept(&layout, id)?)
+        }
+        None => None,
+    };
     let _lock = RootLock::shared(&layout, lock_waiting(settings, &config.name))?;
+    let root = match &mut build {
+        Some(b) => {
+            b.mount(&layout.root())?;
+            b.merged()
+        }
+        None => layout.root(),
+    };
 
     let interpreter = emulation(&config)?;
-    let spec = spec(&config, &layout, &args, interpreter)?;
+    let spec = spec(&config, root, &args, interpreter)?;
     match sandbox::run(&spec) {
         Ok(code) => Ok(code),
         Err(SandboxError::Exec { message, code }) => {
@@ -101,11 +118,10 @@ pub fn build_user_ids() -> (u32, u32) {
 
 fn spec(
     config: &Config,
-    layout: &Layout,
+    root: PathBuf,
     args: &ShellArgs,
     interpreter: Option<PathBuf>,
 ) -> Result<Spec> {
-    let root = layout.root();
     let interactive = args.command.is_empty();
     let argv = if interactive {
         let shell = if has_file(&root, "bin/bash") || has_file(&root, "usr/bin/bash") {

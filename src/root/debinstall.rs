@@ -16,8 +16,8 @@ use std::path::Path;
 use super::Layout;
 use super::confined;
 use super::debstrap::{
-    AptSetup, CACHE_IN_ROOT, InitError, Options, Universe, cache_bind, fetch_metadata, relabel,
-    run_logged,
+    AptSetup, CACHE_IN_ROOT, InitError, Options, Target, Universe, cache_bind, fetch_metadata,
+    relabel, run_logged,
 };
 use crate::config::Config;
 use crate::fetch::{Fetcher, PackageCache};
@@ -97,14 +97,23 @@ pub fn install(
     packages: Option<&[String]>,
     opts: &Options,
 ) -> Result<Changes, InitError> {
-    let root = layout.root();
+    let target = Target::ready_root(layout)?;
+    install_into(&target, config, packages, opts)
+}
+
+/// Installs `packages` (or, with `None`, upgrades everything) into
+/// `target`. A package may also be a relation (`a | b (>= 2)`), as a
+/// source package's `Build-Depends` gives them.
+pub fn install_into(
+    target: &Target,
+    config: &Config,
+    packages: Option<&[String]>,
+    opts: &Options,
+) -> Result<Changes, InitError> {
+    let root = &target.root;
     let arch = config.arch.deb;
-    let log = layout.result_dir().join("root.log");
-    fs_err::create_dir_all(layout.result_dir()).map_err(|source| InitError::Log {
-        path: layout.result_dir(),
-        source,
-    })?;
-    let have = installed(&root)?;
+    let log = &target.log;
+    let have = installed(root)?;
 
     let fetcher = Fetcher::new(opts.offline);
     let update = packages.is_none();
@@ -200,7 +209,7 @@ pub fn install(
     if update {
         // apt's lists follow the metadata brt just verified.
         let apt = AptSetup::new(config, &indexes)?;
-        confined::run(&root, move || Ok(apt.write()?)).map_err(|source| InitError::Confined {
+        confined::run(root, move || Ok(apt.write()?)).map_err(|source| InitError::Confined {
             what: "write apt's sources and lists into the root",
             source,
         })?;
@@ -231,13 +240,13 @@ pub fn install(
         changes.lines.push(format!("{r} removed"));
     }
     run_logged(
-        &root,
+        root,
         arch,
         "dpkg --install",
         argv,
         vec![cache_bind(&cache)],
         opts.interpreter.clone(),
-        &log,
+        log,
     )
     .map_err(|e| relabel(e, &labels))?;
     Ok(changes)

@@ -130,6 +130,29 @@ impl InitError {
     }
 }
 
+/// Where `install` puts packages: a root (the ready one, or a build's
+/// overlay of it) and the log its package manager writes to.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub root: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Target {
+    /// The ready root itself, logging to `result/root.log`.
+    pub fn ready_root(layout: &Layout) -> Result<Target, InitError> {
+        let dir = layout.result_dir();
+        fs_err::create_dir_all(&dir).map_err(|source| InitError::Log {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Target {
+            root: layout.root(),
+            log: dir.join("root.log"),
+        })
+    }
+}
+
 /// One timed phase, for `state.json` and `state.log`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Phase {

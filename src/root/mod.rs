@@ -7,6 +7,7 @@ pub mod debinstall;
 pub mod debstrap;
 pub mod import;
 pub mod lock;
+pub mod overlay;
 pub mod rpminstall;
 pub mod rpmstrap;
 pub mod staging;

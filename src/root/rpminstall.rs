@@ -19,10 +19,11 @@ use std::os::fd::AsRawFd;
 use super::Layout;
 use super::confined;
 use super::debinstall::Changes;
-use super::debstrap::{CACHE_IN_ROOT, InitError, Options, cache_bind, relabel, run_logged};
+use super::debstrap::{CACHE_IN_ROOT, InitError, Options, Target, cache_bind, relabel, run_logged};
 use super::rpmstrap::{RepoSetup, Universe, check_all, load_keys};
 use crate::config::Config;
 use crate::fetch::{Fetcher, PackageCache};
+use crate::repo::rpmmd::{RpmDep, RpmPackage};
 use crate::resolve::rpm::{RpmRequest, resolve};
 use crate::resolve::rpmver::Evr;
 use crate::sandbox::{self, Spec};
@@ -37,13 +38,13 @@ pub struct Installed {
 
 /// Asks the root's rpm (under emulation) what is installed; the keys
 /// (`gpg-pubkey`) are not packages and are left out.
-pub fn installed(layout: &Layout, opts: &Options) -> Result<Vec<Installed>, InitError> {
+pub fn installed(target: &Target, opts: &Options) -> Result<Vec<Installed>, InitError> {
     let out = tempfile::tempfile().map_err(|source| InitError::Log {
         path: std::env::temp_dir(),
         source,
     })?;
     let mut spec = Spec::new(
-        layout.root(),
+        target.root.clone(),
         vec![
             "rpm".into(),
             "-qa".into(),
@@ -67,7 +68,7 @@ pub fn installed(layout: &Layout, opts: &Options) -> Result<Vec<Installed>, Init
         return Err(InitError::Configure {
             step: "`rpm -qa`".into(),
             code,
-            log: layout.result_dir().join("root.log"),
+            log: target.log.clone(),
             tail: text,
         });
     }
@@ -92,18 +93,44 @@ pub fn install(
     packages: Option<&[String]>,
     opts: &Options,
 ) -> Result<Changes, InitError> {
-    let root = layout.root();
+    let target = Target::ready_root(layout)?;
+    install_into(&target, config, packages, Extra::default(), opts)
+}
+
+/// What a build adds to an install: its build dependencies, and the
+/// packages earlier builds of a chain made (unsigned, from the host).
+#[derive(Debug, Default)]
+pub struct Extra {
+    pub requires: Vec<RpmDep>,
+    /// Read from each package's header; `location` is a `file://` URL.
+    pub local: Vec<RpmPackage>,
+}
+
+/// Installs `packages` (`None`: updates everything) and what `extra`
+/// asks for into `target`.
+pub fn install_into(
+    target: &Target,
+    config: &Config,
+    packages: Option<&[String]>,
+    extra: Extra,
+    opts: &Options,
+) -> Result<Changes, InitError> {
+    let root = &target.root;
     let arch = config.arch.rpm;
-    let log = layout.result_dir().join("root.log");
-    fs_err::create_dir_all(layout.result_dir()).map_err(|source| InitError::Log {
-        path: layout.result_dir(),
-        source,
-    })?;
-    let have = installed(layout, opts)?;
+    let log = &target.log;
+    let have = installed(target, opts)?;
 
     let fetcher = Fetcher::new(opts.offline);
     let update = packages.is_none();
-    let universe = Universe::load(&fetcher, config, &opts.cachedir, update)?;
+    let mut universe = Universe::load(&fetcher, config, &opts.cachedir, update)?;
+    // Local packages come from no configured repository: no key checks them.
+    universe
+        .packages
+        .extend(extra.local.into_iter().map(|p| RpmPackage {
+            repo: config.repos.len(),
+            ..p
+        }));
+    let requires = extra.requires;
     let (keys, armored) = load_keys(&fetcher, config)?;
     let all = &universe.packages;
     // Installed packages no repository has (installed by hand) are left to rpm.
@@ -117,7 +144,7 @@ pub fn install(
     let request = |installed: &[Installed]| RpmRequest {
         arch,
         packages: wanted.clone(),
-        requires: Vec::new(),
+        requires: requires.clone(),
         weak_deps: config.install.weak_deps,
         installed: installed
             .iter()
@@ -181,7 +208,7 @@ pub fn install(
     let checked = check_all(&universe, &new, &cache, &keys, opts.parallel.min(4))?;
     if update {
         let setup = RepoSetup::new(config, &armored);
-        confined::run(&root, move || Ok(setup.write()?)).map_err(|source| InitError::Confined {
+        confined::run(root, move || Ok(setup.write()?)).map_err(|source| InitError::Confined {
             what: "write the repository files into the root",
             source,
         })?;
@@ -210,13 +237,13 @@ pub fn install(
         changes.lines.push(format!("{r} removed"));
     }
     run_logged(
-        &root,
+        root,
         arch,
         "rpm -U",
         argv,
         vec![cache_bind(&cache)],
         opts.interpreter.clone(),
-        &log,
+        log,
     )
     .map_err(|e| relabel(e, &labels))?;
     Ok(changes)

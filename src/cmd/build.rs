@@ -1,0 +1,354 @@
+//! `brt -r NAME build PKG...`, `buildsrpm --spec F --sources DIR`, and
+//! `clean` of kept build roots.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+use sha2::Digest;
+
+use super::progress::Bar;
+use super::shell::{build_user_ids, emulation};
+use super::{Settings, exit, lock_waiting};
+use crate::cli::{BuildArgs, BuildCommon, BuildsrpmArgs, CleanArgs};
+use brt::binfmt::{Host, Support};
+use brt::build::{self, BuildError, BuildOptions, Class, Input, Output, Report, RpmFlags};
+use brt::config::{Config, Family};
+use brt::root::debstrap::{InitError, Options, Phase};
+use brt::root::lock::RootLock;
+use brt::root::overlay::{self, BuildRoot};
+use brt::root::{Layout, confined};
+
+pub fn build(settings: &Settings, args: BuildArgs) -> Result<i32> {
+    let inputs = args.packages.into_iter().map(Input::Package).collect();
+    run(settings, inputs, args.chain, args.common)
+}
+
+pub fn buildsrpm(settings: &Settings, args: BuildsrpmArgs) -> Result<i32> {
+    let config = settings.config()?;
+    if config.distro.family != Family::Rpm {
+        bail!(
+            "`buildsrpm` makes source RPMs; root `{}` is of the Debian family",
+            config.name
+        );
+    }
+    let input = Input::Spec {
+        spec: args.spec,
+        sources: args.sources,
+    };
+    run(settings, vec![input], false, args.common)
+}
+
+/// Removes kept build roots that no brt is using.
+pub fn clean(settings: &Settings, args: CleanArgs) -> Result<i32> {
+    let config = settings.config()?;
+    let layout = Layout::new(&settings.basedir, &config.name);
+    match args.build {
+        Some(id) => {
+            BuildRoot::open_kept(&layout, &id)?.discard();
+            settings.info(format!("removed build `{id}` of root `{}`", config.name));
+        }
+        None => {
+            let n = overlay::sweep_builds(&layout, true);
+            let left = overlay::kept(&layout);
+            settings.info(format!(
+                "removed {n} build roots of root `{}`{}",
+                config.name,
+                if left.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} in use: {})", left.len(), left.join(", "))
+                }
+            ));
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon) -> Result<i32> {
+    let config = settings.config()?;
+    let layout = Layout::new(&settings.basedir, &config.name);
+    layout.require_ready()?;
+    confined::catch_interrupts()?;
+    // Before any thread: the overlays live in brt's own mount namespace.
+    overlay::private_namespace()?;
+    let _lock = match RootLock::shared(&layout, lock_waiting(settings, &config.name)) {
+        Ok(lock) => lock,
+        Err(_) if confined::interrupted() => return Ok(exit::INTERRUPTED),
+        Err(e) => return Err(e.into()),
+    };
+    layout.require_ready()?;
+    let interpreter = emulation(&config)?;
+    let (emulated, qemu) = emulator(&config);
+    let bar = Bar::new(settings.progress);
+    let say = |msg: &str| settings.info(format!("  {msg}"));
+    let resultdir = common.resultdir.clone().unwrap_or(layout.result_dir());
+    let owner = build_user_ids_if_sudo();
+
+    let mut reports: Vec<Report> = Vec::new();
+    let mut chained: Vec<PathBuf> = Vec::new();
+    for input in &inputs {
+        let dir = if inputs.len() > 1 {
+            resultdir.join(stem(input.path()))
+        } else {
+            resultdir.clone()
+        };
+        let opts = BuildOptions {
+            install: Options {
+                cachedir: settings.cachedir.clone(),
+                offline: settings.offline,
+                parallel: usize::from(common.parallel),
+                interpreter: interpreter.clone(),
+                reporter: &bar,
+                say: &say,
+            },
+            resultdir: dir,
+            user: build_user_ids(),
+            owner,
+            network: common.enable_network || config.build.network,
+            keep: common.keep,
+            emulated,
+            rpm: RpmFlags {
+                defines: common.defines.clone(),
+                with: common.with.clone(),
+                without: common.without.clone(),
+                nocheck: common.nocheck,
+                target: common.target.clone(),
+            },
+            chain: if chain { chained.clone() } else { Vec::new() },
+        };
+        settings.info(format!(
+            "building `{}` in root `{}`",
+            input.path().display(),
+            config.name
+        ));
+        let report = build::run(&layout, &config, input, &opts);
+        tell(settings, &config, &report);
+        let class = report.class();
+        chained.extend(report.outputs.iter().map(|o| o.path.clone()));
+        reports.push(report);
+        if class == Class::Interrupted || (chain && class != Class::Success) {
+            break;
+        }
+    }
+    if common.json {
+        let summary = summary(&layout, &config, emulated, qemu, &inputs, &reports);
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    }
+    Ok(reports
+        .iter()
+        .map(|r| code(r.class()))
+        .find(|&c| c != exit::OK)
+        .unwrap_or(if reports.len() == inputs.len() {
+            exit::OK
+        } else {
+            exit::ERROR
+        }))
+}
+
+/// Says what one build made, or what went wrong and where to look.
+fn tell(settings: &Settings, config: &Config, r: &Report) {
+    match &r.result {
+        Ok(()) => {
+            settings.info(format!(
+                "built `{}` in {:.1}s: {}",
+                r.input.display(),
+                r.phases.iter().map(|p| p.seconds).sum::<f64>(),
+                r.resultdir.display()
+            ));
+            for o in &r.outputs {
+                settings.info(format!(
+                    "  {}",
+                    o.path.file_name().unwrap_or_default().to_string_lossy()
+                ));
+            }
+        }
+        Err(e) => {
+            let tail = match e {
+                BuildError::Failed { tail, .. } => Some(tail),
+                BuildError::Dependencies {
+                    source: InitError::Configure { tail, .. },
+                    ..
+                } => Some(tail),
+                _ => None,
+            };
+            if let Some(tail) = tail {
+                eprintln!("--- last lines of the log ---\n{tail}\n---");
+            }
+            eprintln!("error: {e}");
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                eprintln!("  caused by: {c}");
+                cause = c.source();
+            }
+            if let Some(h) = e.hint() {
+                eprintln!("hint: {h}");
+            }
+        }
+    }
+    if let Some(id) = &r.kept {
+        settings.info(format!(
+            "kept build root {id}: `brt -r {} shell --build {id}` enters it, `brt -r {} clean --build {id}` removes it",
+            config.name, config.name
+        ));
+    }
+}
+
+fn code(class: Class) -> i32 {
+    match class {
+        Class::Success => exit::OK,
+        Class::Input => exit::BUILD_INPUT,
+        Class::Dependencies => exit::BUILD_DEPS,
+        Class::Build => exit::BUILD_FAILED,
+        Class::Error => exit::ERROR,
+        Class::Interrupted => exit::INTERRUPTED,
+    }
+}
+
+/// The invoking user (through sudo), who gets the results.
+fn build_user_ids_if_sudo() -> Option<(u32, u32)> {
+    std::env::var("SUDO_UID")
+        .ok()
+        .and_then(|u| u.parse::<u32>().ok())
+        .filter(|&u| u != 0)
+        .map(|_| build_user_ids())
+}
+
+/// Whether the root's binaries are emulated, and the emulator's version.
+fn emulator(config: &Config) -> (bool, Option<String>) {
+    match Host::detect().support(config.arch) {
+        Ok(Support::Emulated { entry, .. }) => {
+            // Debian's `aarch64-binfmt-P` is a link that only runs from binfmt_misc.
+            let qemu =
+                fs_err::canonicalize(&entry.interpreter).unwrap_or(entry.interpreter.clone());
+            let version = std::process::Command::new(&qemu)
+                .arg("--version")
+                .output()
+                .ok()
+                .and_then(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .next()
+                        .map(str::to_string)
+                });
+            (
+                true,
+                version.or(Some(entry.interpreter.display().to_string())),
+            )
+        }
+        _ => (false, None),
+    }
+}
+
+/// `NAME-V-R.src.rpm` → `NAME-V-R`; `NAME_V.dsc` → `NAME_V`.
+fn stem(path: &Path) -> String {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    [".src.rpm", ".nosrc.rpm", ".dsc", ".spec"]
+        .iter()
+        .find_map(|s| name.strip_suffix(s))
+        .unwrap_or(&name)
+        .to_string()
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    root: RootSummary<'a>,
+    emulated: bool,
+    qemu: Option<String>,
+    builds: Vec<BuildSummary<'a>>,
+    exit_class: Class,
+    exit_code: i32,
+}
+
+#[derive(Serialize)]
+struct RootSummary<'a> {
+    name: &'a str,
+    family: &'a str,
+    arch: &'a str,
+    /// SHA-256 of the ready root's package list (state.json), one per line.
+    packages_sha256: String,
+    packages: usize,
+}
+
+#[derive(Serialize)]
+struct BuildSummary<'a> {
+    input: FileSummary<'a>,
+    resultdir: &'a Path,
+    phases: &'a [Phase],
+    outputs: &'a [Output],
+    build_status: Option<i32>,
+    exit_class: Class,
+    exit_code: i32,
+    error: Option<String>,
+    kept_build: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct FileSummary<'a> {
+    path: &'a Path,
+    sha256: &'a str,
+}
+
+fn summary<'a>(
+    layout: &Layout,
+    config: &'a Config,
+    emulated: bool,
+    qemu: Option<String>,
+    inputs: &[Input],
+    reports: &'a [Report],
+) -> Summary<'a> {
+    let packages: Vec<String> = fs_err::read_to_string(layout.state_file())
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("packages").cloned())
+        .and_then(|p| serde_json::from_value(p).ok())
+        .unwrap_or_default();
+    let builds: Vec<BuildSummary> = reports
+        .iter()
+        .map(|r| BuildSummary {
+            input: FileSummary {
+                path: &r.input,
+                sha256: &r.input_sha256,
+            },
+            resultdir: &r.resultdir,
+            phases: &r.phases,
+            outputs: &r.outputs,
+            build_status: r.build_status,
+            exit_class: r.class(),
+            exit_code: code(r.class()),
+            error: r.result.as_ref().err().map(|e| {
+                let mut text = e.to_string();
+                let mut cause = std::error::Error::source(e);
+                while let Some(c) = cause {
+                    text.push_str(&format!(": {c}"));
+                    cause = c.source();
+                }
+                text
+            }),
+            kept_build: r.kept.as_deref(),
+        })
+        .collect();
+    let first_bad = builds.iter().find(|b| b.exit_class != Class::Success);
+    let (exit_class, exit_code) = match first_bad {
+        Some(b) => (b.exit_class, b.exit_code),
+        None if builds.len() < inputs.len() => (Class::Error, exit::ERROR),
+        None => (Class::Success, exit::OK),
+    };
+    Summary {
+        root: RootSummary {
+            name: &config.name,
+            family: match config.distro.family {
+                Family::Rpm => "rpm",
+                Family::Deb => "deb",
+            },
+            arch: config.distro.family.arch_name(config.arch),
+            packages_sha256: hex::encode(sha2::Sha256::digest(packages.join("\n"))),
+            packages: packages.len(),
+        },
+        emulated,
+        qemu,
+        builds,
+        exit_class,
+        exit_code,
+    }
+}
