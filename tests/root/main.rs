@@ -5,6 +5,7 @@ mod common;
 
 mod archive;
 mod binfmt;
+mod build;
 mod init;
 mod initkit;
 mod rpm_init;

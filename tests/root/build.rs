@@ -1,0 +1,425 @@
+//! `build`, `buildsrpm`, `shell --build` and `clean` in real foreign roots:
+//! an aarch64 root from the rpm fixture (Debian arm64 binaries repackaged
+//! as RPMs, with gcc and rpmbuild), and an arm64 Debian root from the
+//! mirror building `hello` from the mirror's sources.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{
+    BinfmtSnapshot, Brt, mounts_below, processes_in, require_root, rpm_fixture, stderr, stdout,
+};
+use crate::initkit::{assert_ok, config, shell};
+
+/// An aarch64 root with `@buildsys-build` from the fixture's `good` repo.
+fn rpm_root(brt: &Brt) -> String {
+    let (dir, server) = rpm_fixture();
+    let text = format!(
+        "arch = \"aarch64\"\n[distro]\nfamily = \"rpm\"\nname = \"brtfix\"\nrelease = \"1\"\n\
+         [install]\npackages = [\"@buildsys-build\"]\n\
+         [[repo]]\nname = \"good\"\nbaseurl = [\"{}\"]\ngpgcheck = true\ngpgkey = [\"file://{}\"]\n\
+         [macros]\n\"%_smp_mflags\" = \"-j2\"\n",
+        server.url("repos/good/"),
+        dir.join("RPM-GPG-KEY-brt").display()
+    );
+    config(brt, "fix", &text)
+}
+
+/// Every path below `dir` with its size and mtime, not following links.
+fn tree(dir: &Path) -> BTreeMap<PathBuf, (u64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in fs_err::read_dir(&d).unwrap().flatten() {
+            let md = e.path().symlink_metadata().unwrap();
+            if md.is_dir() {
+                todo.push(e.path());
+            }
+            out.insert(e.path(), (md.size(), md.mtime()));
+        }
+    }
+    out
+}
+
+/// `rpm -qp --qf FORMAT FILE` on the host.
+fn rpm_query(file: &Path, format: &str) -> String {
+    let out = Command::new("rpm")
+        .args(["-qp", "--nosignature", "--qf", format])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+/// The ELF machine of `path` inside the package `rpm`, read with the rpm crate.
+fn elf_machine(rpm: &Path, path: &str) -> u16 {
+    let package = rpm::Package::open(rpm).unwrap();
+    for entry in package.files().unwrap() {
+        let file = entry.unwrap();
+        if file.metadata.path() != Path::new(path) {
+            continue;
+        }
+        let bytes = file.content().expect("the file has content");
+        assert_eq!(&bytes[..4], b"\x7fELF", "{path} is not an ELF file");
+        return u16::from_le_bytes([bytes[18], bytes[19]]);
+    }
+    panic!("{path} is not in {}", rpm.display());
+}
+
+const EM_AARCH64: u16 = 183;
+
+/// A spec written by the test, made into an SRPM by `buildsrpm`.
+fn srpm(brt: &Brt, root: &str, name: &str, spec: &str) -> PathBuf {
+    let dir = brt.tmp.path().join("specs");
+    fs_err::create_dir_all(dir.join("sources")).unwrap();
+    let path = dir.join(format!("{name}.spec"));
+    fs_err::write(&path, spec).unwrap();
+    let out_dir = brt.tmp.path().join("srpms");
+    let out = brt.run(&[
+        "-r",
+        root,
+        "buildsrpm",
+        "--spec",
+        path.to_str().unwrap(),
+        "--sources",
+        dir.join("sources").to_str().unwrap(),
+        "--resultdir",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_ok(&out, "buildsrpm");
+    let found = fs_err::read_dir(&out_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with(name) && n.ends_with(".src.rpm")
+        });
+    found.unwrap_or_else(|| panic!("buildsrpm made no {name} SRPM"))
+}
+
+/// Records the interfaces `%build` sees; `%generate_buildrequires` asks
+/// for `brt-hello`, which the root does not have.
+const NET_SPEC: &str = r#"Name: brt-net
+Version: 1
+Release: 1
+Summary: records the network a build sees
+License: MIT
+%description
+net
+%generate_buildrequires
+echo brt-hello
+%build
+echo "brt-net: interfaces: $(ls /sys/class/net | tr '\n' ' ')"
+rpm -q brt-hello
+%install
+mkdir -p %{buildroot}/usr/share/brt-net
+%files
+/usr/share/brt-net
+"#;
+
+const CHAIN_A: &str = r#"Name: brt-chain-a
+Version: 1
+Release: 1
+Summary: first link
+License: MIT
+BuildArch: noarch
+%description
+a
+%install
+mkdir -p %{buildroot}/usr/share/brt-chain-a
+echo made-by-chain-a > %{buildroot}/usr/share/brt-chain-a/marker
+%files
+/usr/share/brt-chain-a
+"#;
+
+const CHAIN_B: &str = r#"Name: brt-chain-b
+Version: 1
+Release: 1
+Summary: second link
+License: MIT
+BuildRequires: brt-chain-a
+%description
+b
+%build
+cat /usr/share/brt-chain-a/marker
+%files
+"#;
+
+const X86_ONLY: &str = r#"Name: brt-x86only
+Version: 1
+Release: 1
+Summary: x86_64 only
+License: MIT
+ExclusiveArch: x86_64
+%description
+x
+%files
+"#;
+
+/// The user's view of RPM builds in an aarch64 root: a C program's SRPM
+/// gives an aarch64 package whose binary runs in the root; a compile error
+/// gives the build's exit class, the log tail and a build.log; the root is
+/// never changed; `%build` has no network unless asked; dynamic build
+/// dependencies, `--keep` + `shell --build`, `--chain`, `--json`,
+/// ExclusiveArch; nothing is left mounted.
+#[test]
+fn rpm_builds_in_an_aarch64_root() {
+    require_root();
+    let _binfmt = BinfmtSnapshot::take();
+    let brt = Brt::new();
+    let r = rpm_root(&brt);
+    assert_ok(&brt.run(&["-r", &r, "init"]), "init");
+    let root = brt.basedir().join("fix/root");
+    let listing = |brt: &Brt| {
+        stdout(&shell(brt, &r, "rpm -qa | sort"))
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let packages_before = listing(&brt);
+    let tree_before = tree(&root);
+    let (fixture, _) = rpm_fixture();
+    let result = brt.tmp.path().join("result");
+
+    // A C program: an aarch64 package, checked as a packager would.
+    let greet = fixture.join("srpms/brt-greet-1.0-1.src.rpm");
+    let out = brt
+        .cmd()
+        .args(["-r", &r, "build", "--json", "--resultdir"])
+        .arg(&result)
+        .arg(&greet)
+        .output()
+        .unwrap();
+    assert_ok(&out, "build brt-greet");
+    let rpm = result.join("brt-greet-1.0-1.aarch64.rpm");
+    assert_eq!(rpm_query(&rpm, "%{ARCH}"), "aarch64");
+    assert_eq!(elf_machine(&rpm, "/usr/bin/brt-greet"), EM_AARCH64);
+    assert!(result.join("brt-greet-1.0-1.src.rpm").exists());
+    for log in ["build.log", "root.log", "state.log", "installed_pkgs.log"] {
+        assert!(result.join(log).exists(), "{log} missing");
+    }
+    let installed = fs_err::read_to_string(result.join("installed_pkgs.log")).unwrap();
+    assert!(
+        installed.lines().any(|l| l.starts_with("gcc-12-")),
+        "{installed}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["exit_class"], "success");
+    assert_eq!(summary["emulated"], true);
+    assert_eq!(summary["root"]["arch"], "aarch64");
+    let b = &summary["builds"][0];
+    assert_eq!(b["build_status"], 0);
+    assert_eq!(b["input"]["sha256"].as_str().unwrap().len(), 64);
+    let outputs: Vec<&str> = b["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        outputs
+            .iter()
+            .any(|p| p.ends_with("brt-greet-1.0-1.aarch64.rpm"))
+    );
+    let phases: Vec<&str> = b["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            "build-root",
+            "read",
+            "install",
+            "unpack",
+            "build",
+            "collect"
+        ]
+    );
+
+    // A compile error: the exit class, the log's tail, the compiler's words.
+    let broken = fixture.join("srpms/brt-broken-1.0-1.src.rpm");
+    let out = brt
+        .cmd()
+        .args(["-r", &r, "build", "--keep", "--resultdir"])
+        .arg(&result)
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(12), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("failed in %build"), "{err}");
+    assert!(err.contains("expected ';'"), "no log tail:\n{err}");
+    let log = fs_err::read_to_string(result.join("build.log")).unwrap();
+    assert!(log.contains("error: expected ';'"), "{log}");
+    // The kept build root holds the failed build, as the build user left it.
+    assert!(err.contains("shell --build 1"), "{err}");
+    let out = brt.run(&[
+        "-r",
+        &r,
+        "shell",
+        "--build",
+        "1",
+        "--",
+        "/bin/sh",
+        "-c",
+        "ls /builddir/build/BUILD/brt-broken-1.0",
+    ]);
+    assert_ok(&out, "shell --build");
+    assert!(stdout(&out).contains("greet.c"), "{}", stdout(&out));
+    assert_ok(&brt.run(&["-r", &r, "clean"]), "clean");
+    assert!(!brt.basedir().join("fix/builds/1").exists());
+
+    // Network: only loopback in %build unless asked; dynamic build
+    // dependencies are installed round by round.
+    let net = srpm(&brt, &r, "brt-net", NET_SPEC);
+    let out = brt.run(&["-r", &r, "build", net.to_str().unwrap()]);
+    assert_ok(&out, "build brt-net");
+    let log = fs_err::read_to_string(brt.basedir().join("fix/result/build.log")).unwrap();
+    assert!(log.contains("brt-net: interfaces: lo \n"), "{log}");
+    assert!(log.contains("brt-hello-1.0-1.aarch64"), "{log}");
+    let out = brt.run(&["-r", &r, "build", "--enable-network", net.to_str().unwrap()]);
+    assert_ok(&out, "build brt-net with network");
+    let log = fs_err::read_to_string(brt.basedir().join("fix/result/build.log")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("brt-net: interfaces:"))
+        .unwrap();
+    assert_ne!(
+        line, "brt-net: interfaces: lo ",
+        "the network was not given"
+    );
+
+    // A chain: the second package build-requires what the first makes.
+    let a = srpm(&brt, &r, "brt-chain-a", CHAIN_A);
+    let b = srpm(&brt, &r, "brt-chain-b", CHAIN_B);
+    let out = brt.run(&["-r", &r, "build", b.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(11), "{}", stderr(&out));
+    assert!(stderr(&out).contains("brt-chain-a"), "{}", stderr(&out));
+    let chain = brt.tmp.path().join("chain");
+    let out = brt.run(&[
+        "-r",
+        &r,
+        "build",
+        "--chain",
+        "--resultdir",
+        chain.to_str().unwrap(),
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]);
+    assert_ok(&out, "build --chain");
+    assert!(
+        chain
+            .join("brt-chain-a-1-1/brt-chain-a-1-1.noarch.rpm")
+            .exists()
+    );
+    assert!(
+        chain
+            .join("brt-chain-b-1-1/brt-chain-b-1-1.aarch64.rpm")
+            .exists()
+    );
+    let log = fs_err::read_to_string(chain.join("brt-chain-b-1-1/build.log")).unwrap();
+    assert!(log.contains("made-by-chain-a"), "{log}");
+
+    // An architecture the package excludes: refused before anything runs.
+    let x86 = srpm(&brt, &r, "brt-x86only", X86_ONLY);
+    let out = brt.run(&["-r", &r, "build", x86.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not build for aarch64: its ExclusiveArch is x86_64"),
+        "{}",
+        stderr(&out)
+    );
+    // Not a source package.
+    let out = brt.run(&["-r", &r, "build", rpm.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not a source package"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The ready root is as it was: not one file changed, same packages.
+    let tree_after = tree(&root);
+    let changed: Vec<_> = tree_after
+        .iter()
+        .filter(|(p, v)| tree_before.get(*p) != Some(v))
+        .map(|(p, _)| p)
+        .chain(tree_before.keys().filter(|p| !tree_after.contains_key(*p)))
+        .collect();
+    assert!(changed.is_empty(), "the ready root changed: {changed:?}");
+    assert_eq!(listing(&brt), packages_before);
+    assert!(mounts_below(brt.tmp.path()).is_empty());
+    let builds: Vec<_> = fs_err::read_dir(brt.basedir().join("fix/builds"))
+        .unwrap()
+        .collect();
+    assert!(builds.is_empty(), "{builds:?}");
+
+    // The package runs in the root once installed there.
+    assert_ok(
+        &brt.cmd()
+            .args(["-r", &r, "copyin"])
+            .arg(&rpm)
+            .arg("/tmp/")
+            .output()
+            .unwrap(),
+        "copyin",
+    );
+    let out = shell(
+        &brt,
+        &r,
+        "rpm -i /tmp/brt-greet-1.0-1.aarch64.rpm 2>/dev/null && brt-greet",
+    );
+    assert_ok(&out, "brt-greet");
+    assert_eq!(stdout(&out), "hello from brt-greet\n");
+}
+
+/// kill -9 in the middle of a build: nothing stays mounted, no process is
+/// left in the build root, the next build removes the leftover and works.
+#[test]
+fn killed_build_leaves_nothing_mounted() {
+    require_root();
+    let _binfmt = BinfmtSnapshot::take();
+    let brt = Brt::new();
+    let r = rpm_root(&brt);
+    assert_ok(&brt.run(&["-r", &r, "init"]), "init");
+    let (fixture, _) = rpm_fixture();
+    let greet = fixture.join("srpms/brt-greet-1.0-1.src.rpm");
+    let log = brt.basedir().join("fix/result/build.log");
+    let mut child = brt
+        .cmd()
+        .args(["-r", &r, "build"])
+        .arg(&greet)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !fs_err::read_to_string(&log).is_ok_and(|l| l.contains("Executing(%build)")) {
+        assert!(started.elapsed() < Duration::from_secs(120), "no %build");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(mounts_below(brt.tmp.path()).is_empty());
+    assert!(processes_in(&brt.basedir()).is_empty());
+    assert!(brt.basedir().join("fix/builds/1").exists());
+
+    assert_ok(
+        &brt.run(&["-r", &r, "build", greet.to_str().unwrap()]),
+        "build",
+    );
+    // The leftover was removed; the new build took its place and went.
+    let left: Vec<_> = fs_err::read_dir(brt.basedir().join("fix/builds"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
