@@ -81,7 +81,7 @@ pub enum Command {
     Build(BuildArgs),
     /// Build a source RPM from a spec file and a directory of its sources, in the root
     Buildsrpm(BuildsrpmArgs),
-    /// Remove kept build roots (`build --keep`) that no brt is using
+    /// Remove the root and its kept build roots (the result dir stays), or with --builds only the kept build roots
     Clean(CleanArgs),
     /// Copy host files into the root (like `cp -R`; symlinks in the root never lead out of it)
     Copyin(CopyArgs),
@@ -248,7 +248,10 @@ pub struct BuildCommon {
 
 #[derive(Debug, Args)]
 pub struct CleanArgs {
-    /// Only this kept build (default: every kept build that is not in use)
+    /// Only the kept build roots that no brt is using
+    #[arg(long, conflicts_with = "build")]
+    pub builds: bool,
+    /// Only this kept build root
     #[arg(long, value_name = "ID")]
     pub build: Option<String>,
 }

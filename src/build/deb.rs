@@ -54,7 +54,7 @@ pub(crate) fn build(b: &mut Build) -> Result<(), BuildError> {
     debinstall::install_into(&b.target, b.config, Some(&relations), b.install_opts()).map_err(
         |source| BuildError::Dependencies {
             package: dsc.name.clone(),
-            source,
+            source: Box::new(source),
         },
     )?;
     b.lap("install");

@@ -128,7 +128,7 @@ pub enum BuildError {
     Dependencies {
         package: String,
         #[source]
-        source: InitError,
+        source: Box<InitError>,
     },
     #[error(
         "`{package}`: the dynamic build dependencies still change after {rounds} rounds of `rpmbuild -br`"
@@ -168,7 +168,9 @@ impl BuildError {
             | BuildError::BadInput { .. }
             | BuildError::NotSource { .. }
             | BuildError::Excluded { .. } => Class::Input,
-            BuildError::Dependencies { source, .. } if matches!(source, InitError::Interrupted) => {
+            BuildError::Dependencies { source, .. }
+                if matches!(**source, InitError::Interrupted) =>
+            {
                 Class::Interrupted
             }
             BuildError::Dependencies { .. } | BuildError::DynamicLoop { .. } => Class::Dependencies,

@@ -182,7 +182,7 @@ fn install(b: &Build, srpm: &SourceRpm, requires: Vec<RpmDep>) -> Result<usize, 
     let changes = rpminstall::install_into(&b.target, b.config, Some(&[]), extra, b.install_opts())
         .map_err(|source| BuildError::Dependencies {
             package: srpm.nvr.clone(),
-            source,
+            source: Box::new(source),
         })?;
     Ok(changes.lines.len())
 }

@@ -39,29 +39,58 @@ pub fn buildsrpm(settings: &Settings, args: BuildsrpmArgs) -> Result<i32> {
     run(settings, vec![input], false, args.common)
 }
 
-/// Removes kept build roots that no brt is using.
+/// Removes the root and its kept build roots, or only build roots.
 pub fn clean(settings: &Settings, args: CleanArgs) -> Result<i32> {
     let config = settings.config()?;
     let layout = Layout::new(&settings.basedir, &config.name);
-    match args.build {
-        Some(id) => {
-            BuildRoot::open_kept(&layout, &id)?.discard();
-            settings.info(format!("removed build `{id}` of root `{}`", config.name));
-        }
-        None => {
-            let n = overlay::sweep_builds(&layout, true);
-            let left = overlay::kept(&layout);
-            settings.info(format!(
-                "removed {n} build roots of root `{}`{}",
-                config.name,
-                if left.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({} in use: {})", left.len(), left.join(", "))
-                }
-            ));
+    if let Some(id) = args.build {
+        BuildRoot::open_kept(&layout, &id)?.discard();
+        settings.info(format!("removed build `{id}` of root `{}`", config.name));
+        return Ok(exit::OK);
+    }
+    if args.builds {
+        let n = overlay::sweep_builds(&layout, true);
+        let busy = overlay::kept(&layout);
+        settings.info(format!(
+            "removed {n} build roots of root `{}`{}",
+            config.name,
+            if busy.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} in use: {})", busy.len(), busy.join(", "))
+            }
+        ));
+        return Ok(exit::OK);
+    }
+    if !layout.dir.exists() {
+        settings.info(format!(
+            "root `{}` does not exist; nothing to do",
+            config.name
+        ));
+        return Ok(exit::OK);
+    }
+    // Nobody may be using the root or one of its builds.
+    let _lock = RootLock::exclusive(&layout, lock_waiting(settings, &config.name))?;
+    overlay::sweep_builds(&layout, true);
+    let busy = overlay::kept(&layout);
+    if !busy.is_empty() {
+        bail!(
+            "root `{}` has build roots in use ({}); try again when they are done",
+            config.name,
+            busy.join(", ")
+        );
+    }
+    for gone in [overlay::builds_dir(&layout), layout.root()] {
+        if gone.symlink_metadata().is_ok() {
+            fs_err::remove_dir_all(&gone)?;
         }
     }
+    let _ = fs_err::remove_file(layout.state_file());
+    settings.info(format!(
+        "removed root `{}`; its result dir `{}` stays",
+        config.name,
+        layout.result_dir().display()
+    ));
     Ok(exit::OK)
 }
 
@@ -166,10 +195,10 @@ fn tell(settings: &Settings, config: &Config, r: &Report) {
         Err(e) => {
             let tail = match e {
                 BuildError::Failed { tail, .. } => Some(tail),
-                BuildError::Dependencies {
-                    source: InitError::Configure { tail, .. },
-                    ..
-                } => Some(tail),
+                BuildError::Dependencies { source, .. } => match &**source {
+                    InitError::Configure { tail, .. } => Some(tail),
+                    _ => None,
+                },
                 _ => None,
             };
             if let Some(tail) = tail {

@@ -274,7 +274,7 @@ fn rpm_builds_in_an_aarch64_root() {
     ]);
     assert_ok(&out, "shell --build");
     assert!(stdout(&out).contains("greet.c"), "{}", stdout(&out));
-    assert_ok(&brt.run(&["-r", &r, "clean"]), "clean");
+    assert_ok(&brt.run(&["-r", &r, "clean", "--builds"]), "clean");
     assert!(!brt.basedir().join("fix/builds/1").exists());
 
     // Network: only loopback in %build unless asked; dynamic build
@@ -422,4 +422,134 @@ fn killed_build_leaves_nothing_mounted() {
         .unwrap()
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+const DEBIAN_POOL: &str = "http://deb.debian.org/debian/pool/main/h/hello";
+
+/// `hello` from the mirror's sources (the `.dsc` and the files it lists).
+fn hello_source(dir: &Path) -> PathBuf {
+    fs_err::create_dir_all(dir).unwrap();
+    let client = reqwest::blocking::Client::new();
+    let get = |name: &str| {
+        let bytes = client
+            .get(format!("{DEBIAN_POOL}/{name}"))
+            .send()
+            .and_then(|r| r.error_for_status())
+            .and_then(|r| r.bytes())
+            .unwrap_or_else(|e| panic!("cannot fetch {name}: {e}"));
+        fs_err::write(dir.join(name), &bytes).unwrap();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let dsc = "hello_2.10-3.dsc";
+    let text = get(dsc);
+    let files: Vec<String> = text
+        .split("Checksums-Sha256:")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with(' '))
+        .map(|l| l.split_whitespace().nth(2).unwrap().to_string())
+        .collect();
+    assert!(!files.is_empty());
+    for f in &files {
+        get(f);
+    }
+    dir.join(dsc)
+}
+
+/// A real Debian source package built in the arm64 root from the mirror:
+/// the `.deb` says `Architecture: arm64`, its binary is an aarch64 ELF and
+/// runs in the root; `.buildinfo`, `.changes` and the logs are in the
+/// result dir; the root is unchanged; a `.dsc` whose files do not match
+/// is refused before anything runs.
+#[test]
+fn debian_hello_from_the_mirror() {
+    require_root();
+    let _binfmt = BinfmtSnapshot::take();
+    let brt = Brt::new();
+    let r = "debian-bookworm-arm64";
+    assert_ok(&brt.run(&["-r", r, "init"]), "init");
+    let dsc = hello_source(&brt.tmp.path().join("src"));
+    let before = stdout(&shell(&brt, r, "dpkg-query -W | sort"));
+    let result = brt.tmp.path().join("result");
+    let out = brt
+        .cmd()
+        .args(["-r", r, "build", "--resultdir"])
+        .arg(&result)
+        .arg(&dsc)
+        .output()
+        .unwrap();
+    assert_ok(&out, "build hello");
+    let names: Vec<String> = fs_err::read_dir(&result)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let deb = result.join("hello_2.10-3_arm64.deb");
+    assert!(deb.exists(), "{names:?}");
+    for n in [
+        "hello_2.10-3_arm64.buildinfo",
+        "hello_2.10-3_arm64.changes",
+        "build.log",
+        "root.log",
+        "state.log",
+        "installed_pkgs.log",
+    ] {
+        assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
+    }
+    let field = Command::new("dpkg-deb")
+        .args(["-f"])
+        .arg(&deb)
+        .arg("Architecture")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&field), "arm64\n");
+    let x = brt.tmp.path().join("x");
+    let status = Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(&deb)
+        .arg(&x)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bin = fs_err::read(x.join("usr/bin/hello")).unwrap();
+    assert_eq!(u16::from_le_bytes([bin[18], bin[19]]), EM_AARCH64);
+    let installed = fs_err::read_to_string(result.join("installed_pkgs.log")).unwrap();
+    assert!(installed.contains("debhelper "), "{installed}");
+
+    // The ready root did not get the build dependencies.
+    assert_eq!(stdout(&shell(&brt, r, "dpkg-query -W | sort")), before);
+    assert!(mounts_below(brt.tmp.path()).is_empty());
+
+    // It runs in the root once installed.
+    assert_ok(
+        &brt.cmd()
+            .args(["-r", r, "copyin"])
+            .arg(&deb)
+            .arg("/tmp/")
+            .output()
+            .unwrap(),
+        "copyin",
+    );
+    let out = shell(
+        &brt,
+        r,
+        "dpkg -i /tmp/hello_2.10-3_arm64.deb >/dev/null && hello",
+    );
+    assert_ok(&out, "hello");
+    assert_eq!(stdout(&out), "Hello, world!\n");
+
+    // A source file that does not match the .dsc: refused, nothing built.
+    let orig = dsc.with_file_name("hello_2.10-3.debian.tar.xz");
+    let mut bytes = fs_err::read(&orig).unwrap();
+    bytes[100] ^= 0xff;
+    fs_err::write(&orig, bytes).unwrap();
+    let out = brt.run(&["-r", r, "build", dsc.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not match its SHA-256"),
+        "{}",
+        stderr(&out)
+    );
 }
