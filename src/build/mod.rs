@@ -425,12 +425,12 @@ pub fn run(layout: &Layout, config: &Config, input: &Input, opts: &BuildOptions)
         (Input::Package(_), Family::Rpm) => rpm::build(&mut build),
         (Input::Package(_), Family::Deb) => deb::build(&mut build),
     };
-    let result = result.and_then(|()| {
-        if confined::interrupted() {
-            return Err(BuildError::Interrupted);
-        }
-        Ok(())
-    });
+    // Ctrl-C reaches the build tool too, which then fails: say why.
+    let result = if confined::interrupted() {
+        Err(BuildError::Interrupted)
+    } else {
+        result
+    };
     let collected = collect(&build);
     build.lap("collect");
     report.build_status = build.build_status;
