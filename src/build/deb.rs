@@ -30,6 +30,17 @@ exit $rc
 /// adds it.
 const IMPLICIT: &[&str] = &["build-essential", "fakeroot"];
 
+/// `DEB_BUILD_OPTIONS`: as many jobs as CPUs (as mock's `%_smp_mflags`),
+/// and `nocheck` when asked.
+fn build_options(nocheck: bool) -> String {
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut options = format!("parallel={jobs}");
+    if nocheck {
+        options.push_str(" nocheck");
+    }
+    options
+}
+
 pub(crate) fn build(b: &mut Build) -> Result<(), BuildError> {
     let dsc = Dsc::read(&b.input)?;
     let arch = b.config.arch.deb;
@@ -79,10 +90,10 @@ pub(crate) fn build(b: &mut Build) -> Result<(), BuildError> {
         argv.push("--build-profiles=nocheck".into());
     }
     let mut spec = b.user_spec(std::mem::take(&mut argv), BUILDDIR);
-    if b.opts.rpm.nocheck {
-        spec.env
-            .push(("DEB_BUILD_OPTIONS".into(), "nocheck".into()));
-    }
+    spec.env.push((
+        "DEB_BUILD_OPTIONS".into(),
+        build_options(b.opts.rpm.nocheck),
+    ));
     let code = b.run_logged(spec)?;
     b.build_status = Some(code);
     b.lap("build");
