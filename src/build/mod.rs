@@ -184,7 +184,7 @@ impl BuildError {
         match self {
             BuildError::Dependencies { source, .. } => source.hint(),
             BuildError::Failed { .. } => Some(
-                "the root was not changed; `--keep` keeps the build root, and `shell --build ID` enters it"
+                "the root was not changed; a build run with `--keep` can be entered with `shell --build ID`"
                     .into(),
             ),
             _ => None,
@@ -412,14 +412,13 @@ pub fn run(layout: &Layout, config: &Config, input: &Input, opts: &BuildOptions)
         build_status: None,
         result: Ok(()),
     };
-    let build = match start(layout, config, input, opts, Instant::now()) {
+    let mut build = match start(layout, config, input, opts, Instant::now()) {
         Ok(b) => b,
         Err(e) => {
             report.result = Err(e);
             return report;
         }
     };
-    let mut build = build;
     let result = match (input, config.distro.family) {
         (Input::Spec { .. }, _) => rpm::build_srpm(&mut build),
         (Input::Package(_), Family::Rpm) => rpm::build(&mut build),

@@ -96,6 +96,12 @@ pub fn clean(settings: &Settings, args: CleanArgs) -> Result<i32> {
 
 fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon) -> Result<i32> {
     let config = settings.config()?;
+    if chain && config.distro.family == Family::Deb {
+        bail!(
+            "`--chain` works for RPM roots only, and root `{}` is of the Debian family",
+            config.name
+        );
+    }
     let layout = Layout::new(&settings.basedir, &config.name);
     layout.require_ready()?;
     confined::catch_interrupts()?;

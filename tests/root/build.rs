@@ -469,6 +469,12 @@ fn debian_hello_from_the_mirror() {
     let _binfmt = BinfmtSnapshot::take();
     let brt = Brt::new();
     let r = "debian-bookworm-arm64";
+    let out = brt.run(&["-r", r, "build", "--chain", "a.dsc", "b.dsc"]);
+    assert!(
+        stderr(&out).contains("`--chain` works for RPM roots only"),
+        "{}",
+        stderr(&out)
+    );
     assert_ok(&brt.run(&["-r", r, "init"]), "init");
     let dsc = hello_source(&brt.tmp.path().join("src"));
     let before = stdout(&shell(&brt, r, "dpkg-query -W | sort"));
