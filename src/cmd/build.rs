@@ -9,7 +9,7 @@ use sha2::Digest;
 
 use super::progress::Bar;
 use super::shell::{build_user_ids, emulation};
-use super::{Settings, exit, lock_waiting};
+use super::{Settings, UsageError, exit, lock_waiting};
 use crate::cli::{BuildArgs, BuildCommon, BuildsrpmArgs, CleanArgs};
 use brt::binfmt::{Host, Support};
 use brt::build::{self, BuildError, BuildOptions, Class, Input, Output, Report, RpmFlags};
@@ -27,10 +27,11 @@ pub fn build(settings: &Settings, args: BuildArgs) -> Result<i32> {
 pub fn buildsrpm(settings: &Settings, args: BuildsrpmArgs) -> Result<i32> {
     let config = settings.config()?;
     if config.distro.family != Family::Rpm {
-        bail!(
+        return Err(UsageError::Unsupported(format!(
             "`buildsrpm` makes source RPMs; root `{}` is of the Debian family",
             config.name
-        );
+        ))
+        .into());
     }
     let input = Input::Spec {
         spec: args.spec,
@@ -97,10 +98,11 @@ pub fn clean(settings: &Settings, args: CleanArgs) -> Result<i32> {
 fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon) -> Result<i32> {
     let config = settings.config()?;
     if chain && config.distro.family == Family::Deb {
-        bail!(
+        return Err(UsageError::Unsupported(format!(
             "`--chain` works for RPM roots only, and root `{}` is of the Debian family",
             config.name
-        );
+        ))
+        .into());
     }
     let layout = Layout::new(&settings.basedir, &config.name);
     layout.require_ready()?;

@@ -60,6 +60,8 @@ pub enum UsageError {
     BadBind { text: String },
     #[error("unknown architecture `{name}`; brt knows {known}")]
     UnknownArch { name: String, known: String },
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Everything a command needs, with the command line, config directories and
