@@ -558,7 +558,7 @@ fn collect(build: &Build) -> Result<Vec<Output>, BuildError> {
 /// Renames, or copies when `dest` is on another filesystem.
 fn move_file(src: &Path, dest: &Path) -> io::Result<()> {
     match fs_err::rename(src, dest) {
-        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+        Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
             let tmp = dest.with_extension("brt-part");
             fs_err::copy(src, &tmp)?;
             fs_err::rename(&tmp, dest)
