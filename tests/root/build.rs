@@ -115,6 +115,7 @@ net
 echo brt-hello
 %build
 echo "brt-net: interfaces: $(ls /sys/class/net | tr '\n' ' ')"
+echo "brt-net: uid $(id -u) $(id -un)"
 rpm -q brt-hello
 %install
 mkdir -p %{buildroot}/usr/share/brt-net
@@ -279,11 +280,29 @@ fn rpm_builds_in_an_aarch64_root() {
 
     // Network: only loopback in %build unless asked; dynamic build
     // dependencies are installed round by round.
+    // Run through sudo by user 4321: the build runs as that uid (named
+    // after config `build.user`) and the results are theirs.
     let net = srpm(&brt, &r, "brt-net", NET_SPEC);
-    let out = brt.run(&["-r", &r, "build", net.to_str().unwrap()]);
+    let out = brt
+        .cmd()
+        .env("SUDO_UID", "4321")
+        .env("SUDO_GID", "4321")
+        .args(["-r", &r, "build"])
+        .arg(&net)
+        .output()
+        .unwrap();
     assert_ok(&out, "build brt-net");
-    let log = fs_err::read_to_string(brt.basedir().join("fix/result/build.log")).unwrap();
+    let result_dir = brt.basedir().join("fix/result");
+    let log = fs_err::read_to_string(result_dir.join("build.log")).unwrap();
     assert!(log.contains("brt-net: interfaces: lo \n"), "{log}");
+    assert!(log.contains("brt-net: uid 4321 brt\n"), "{log}");
+    {
+        use std::os::unix::fs::MetadataExt;
+        for f in ["brt-net-1-1.aarch64.rpm", "build.log", "state.log", ""] {
+            let md = fs_err::metadata(result_dir.join(f)).unwrap();
+            assert_eq!((md.uid(), md.gid()), (4321, 4321), "owner of `{f}`");
+        }
+    }
     assert!(log.contains("brt-hello-1.0-1.aarch64"), "{log}");
     let out = brt.run(&["-r", &r, "build", "--enable-network", net.to_str().unwrap()]);
     assert_ok(&out, "build brt-net with network");
