@@ -105,10 +105,12 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
         .into());
     }
     let layout = Layout::new(&settings.basedir, &config.name);
-    layout.require_ready()?;
     confined::catch_interrupts()?;
     // Before any thread: the overlays live in brt's own mount namespace.
     overlay::private_namespace()?;
+    if let Some(code) = super::init::ensure_ready(settings, &layout, common.parallel)? {
+        return Ok(code);
+    }
     let _lock = match RootLock::shared(&layout, lock_waiting(settings, &config.name)) {
         Ok(lock) => lock,
         Err(_) if confined::interrupted() => return Ok(exit::INTERRUPTED),

@@ -3,11 +3,11 @@
 
 use anyhow::Result;
 
-use super::Settings;
 use super::packages::{Needs, change};
+use super::{Settings, exit};
 use crate::cli::InitArgs;
 use brt::config::Family;
-use brt::root::human_size;
+use brt::root::{Layout, RootState, human_size};
 use brt::root::{debstrap, rpmstrap};
 
 pub fn run(settings: &Settings, args: InitArgs) -> Result<i32> {
@@ -44,4 +44,19 @@ pub fn run(settings: &Settings, args: InitArgs) -> Result<i32> {
             ))
         },
     )
+}
+
+/// For `build`: bootstraps the root first when it is not ready, as mock
+/// does. `Some(code)` when that failed.
+pub fn ensure_ready(settings: &Settings, layout: &Layout, parallel: u16) -> Result<Option<i32>> {
+    if layout.state() == RootState::Ready {
+        return Ok(None);
+    }
+    settings.info(format!(
+        "root `{}` is {}: running `init` first",
+        layout.name,
+        layout.state()
+    ));
+    let code = run(settings, InitArgs { parallel })?;
+    Ok((code != exit::OK).then_some(code))
 }
