@@ -275,7 +275,7 @@ impl Build<'_> {
         spec.network = self.opts.network;
         spec.interpreter = self.opts.install.interpreter.clone();
         spec.cwd = cwd.into();
-        spec.hostname = format!("brt-{}", self.root.id);
+        spec.hostname = self.hostname();
         spec.binds = self
             .inputs
             .iter()
@@ -303,6 +303,11 @@ impl Build<'_> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .to_vec();
         spec
+    }
+
+    /// The build root's hostname, which its `/etc/hosts` resolves.
+    fn hostname(&self) -> String {
+        format!("brt-{}", self.root.id)
     }
 
     /// Runs `spec` with its output appended to `build.log`; its status.
@@ -335,12 +340,19 @@ impl Build<'_> {
 
     /// Writes the build user's account and home into the build root:
     /// `/etc/passwd` and `/etc/group` entries (unless the ids exist),
-    /// `/builddir` and `extra` files in it, all owned by the user.
+    /// `/builddir` and `extra` files in it, all owned by the user; and the
+    /// hostname in `/etc/hosts` (rpmbuild looks it up for `BUILDHOST`).
     pub(crate) fn prepare_user(&self, extra: Vec<(String, String)>) -> Result<(), BuildError> {
         let (uid, gid) = self.opts.user;
         let name = self.config.build.user.clone();
+        let hostname = self.hostname();
         confined::run(&self.merged(), move || {
             add_account(&name, uid, gid)?;
+            let mut hosts = fs_err::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open("/etc/hosts")?;
+            writeln!(hosts, "127.0.0.1 {hostname}")?;
             for dir in [
                 "/builddir",
                 "/builddir/build",
