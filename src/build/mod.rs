@@ -324,6 +324,15 @@ impl Build<'_> {
         Ok(sandbox::run(&spec)?)
     }
 
+    /// `installed_pkgs.log` in the result dir (brt's own dir, never the
+    /// staging dir the build user can put links in).
+    pub(crate) fn write_installed(&self, packages: &[String]) -> Result<(), BuildError> {
+        let path = self.opts.resultdir.join("installed_pkgs.log");
+        let mut text = packages.join("\n");
+        text.push('\n');
+        fs_err::write(&path, text).map_err(|source| BuildError::Result { path, source })
+    }
+
     /// A failed build step, with the tail of `build.log`.
     pub(crate) fn failed(&self, package: &str, code: i32) -> BuildError {
         let tail = tail(&self.build_log, 30);

@@ -19,10 +19,9 @@ const MISSING_DYNAMIC: i32 = 11;
 const MAX_ROUNDS: usize = 10;
 const SRPMS: &str = "/builddir/build/SRPMS";
 
-/// Lists what is installed, runs `rpmbuild "$@"` and copies the packages
-/// it made to the result dir, with rpmbuild's status.
-const BUILD: &str = r#"rpm -qa --qf '%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\n' | sort > /builddir/result/installed_pkgs.log
-echo "brt: rpmbuild $*"
+/// Runs `rpmbuild "$@"` and copies the packages it made to the result
+/// dir, with rpmbuild's status.
+const BUILD: &str = r#"echo "brt: rpmbuild $*"
 rpmbuild "$@"
 rc=$?
 for f in /builddir/build/RPMS/*/*.rpm /builddir/build/RPMS/*.rpm /builddir/build/SRPMS/*.src.rpm; do
@@ -55,7 +54,7 @@ pub(crate) fn build(b: &mut Build) -> Result<(), BuildError> {
         b.root.id
     ));
     b.prepare_user(vec![(format!("{BUILDDIR}/.rpmmacros"), macros(b))])?;
-    install(b, &srpm, srpm.build_requires.clone())?;
+    let mut installed = install(b, &srpm, srpm.build_requires.clone())?;
     b.lap("install");
 
     let file = b.input.file_name().unwrap_or_default().to_string_lossy();
@@ -71,9 +70,12 @@ pub(crate) fn build(b: &mut Build) -> Result<(), BuildError> {
     b.lap("unpack");
 
     if srpm.dynamic {
-        dynamic(b, &srpm, &spec)?;
+        if let Some(after) = dynamic(b, &srpm, &spec)? {
+            installed = after;
+        }
         b.lap("dynamic-buildrequires");
     }
+    b.write_installed(&installed)?;
 
     say(&format!(
         "{}: rpmbuild (log: `{}`)",
@@ -169,8 +171,8 @@ fn rpmbuild_args(b: &Build, mode: &str, spec: &str) -> Vec<String> {
     argv
 }
 
-/// Installs `requires` into the build root.
-fn install(b: &Build, srpm: &SourceRpm, requires: Vec<RpmDep>) -> Result<usize, BuildError> {
+/// Installs `requires` into the build root; what is installed afterwards.
+fn install(b: &Build, srpm: &SourceRpm, requires: Vec<RpmDep>) -> Result<Vec<String>, BuildError> {
     let local = b
         .opts
         .chain
@@ -184,13 +186,15 @@ fn install(b: &Build, srpm: &SourceRpm, requires: Vec<RpmDep>) -> Result<usize, 
             package: srpm.nvr.clone(),
             source: Box::new(source),
         })?;
-    Ok(changes.lines.len())
+    Ok(changes.installed)
 }
 
 /// `rpmbuild -br` until it finds nothing missing: each round, what the
-/// `.buildreqs.nosrc.rpm` it wrote requires is installed.
-fn dynamic(b: &mut Build, srpm: &SourceRpm, spec: &str) -> Result<(), BuildError> {
+/// `.buildreqs.nosrc.rpm` it wrote requires is installed. What is
+/// installed afterwards, if anything was.
+fn dynamic(b: &mut Build, srpm: &SourceRpm, spec: &str) -> Result<Option<Vec<String>>, BuildError> {
     let mut asked: BTreeSet<String> = BTreeSet::new();
+    let mut installed = None;
     for round in 1..=MAX_ROUNDS {
         let mut argv = vec![
             "/bin/sh".to_string(),
@@ -203,7 +207,7 @@ fn dynamic(b: &mut Build, srpm: &SourceRpm, spec: &str) -> Result<(), BuildError
         argv.extend(rpmbuild_args(b, "-br", spec));
         let code = b.run_logged(b.user_spec(argv, &format!("{BUILDDIR}/build")))?;
         match code {
-            0 => return Ok(()),
+            0 => return Ok(installed),
             MISSING_DYNAMIC => {}
             code => return Err(b.failed(&srpm.nvr, code)),
         }
@@ -221,7 +225,7 @@ fn dynamic(b: &mut Build, srpm: &SourceRpm, spec: &str) -> Result<(), BuildError
             srpm.nvr,
             requires.len()
         ));
-        install(b, srpm, requires)?;
+        installed = Some(install(b, srpm, requires)?);
     }
     Err(BuildError::DynamicLoop {
         package: srpm.nvr.clone(),

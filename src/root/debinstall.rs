@@ -43,6 +43,9 @@ pub struct Changes {
     /// `name old -> new` or `name new`.
     pub lines: Vec<String>,
     pub downloaded_bytes: u64,
+    /// What is installed afterwards, sorted (`name-evr.arch`; filled in by
+    /// the RPM installer).
+    pub installed: Vec<String>,
 }
 
 /// An installed package, from `/var/lib/dpkg/status`.

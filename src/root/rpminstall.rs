@@ -178,6 +178,14 @@ pub fn install_into(
     remove.dedup();
 
     let mut changes = Changes::default();
+    // Once rpm -U succeeds: the chosen set, and what no repository knows.
+    changes.installed = chosen.iter().map(|&i| all[i].nevra()).collect();
+    changes.installed.extend(
+        have.iter()
+            .filter(|h| !known.contains(h.name.as_str()))
+            .map(|h| format!("{}-{}.{}", h.name, h.evr, h.arch)),
+    );
+    changes.installed.sort();
     let mut new = Vec::new();
     for &i in &chosen {
         let p = &all[i];
