@@ -177,15 +177,18 @@ pub fn install_into(
     remove.sort();
     remove.dedup();
 
-    let mut changes = Changes::default();
     // Once rpm -U succeeds: the chosen set, and what no repository knows.
-    changes.installed = chosen.iter().map(|&i| all[i].nevra()).collect();
-    changes.installed.extend(
+    let mut installed: Vec<String> = chosen.iter().map(|&i| all[i].nevra()).collect();
+    installed.extend(
         have.iter()
             .filter(|h| !known.contains(h.name.as_str()))
             .map(|h| format!("{}-{}.{}", h.name, h.evr, h.arch)),
     );
-    changes.installed.sort();
+    installed.sort();
+    let mut changes = Changes {
+        installed,
+        ..Changes::default()
+    };
     let mut new = Vec::new();
     for &i in &chosen {
         let p = &all[i];
