@@ -307,3 +307,50 @@ fn remove(dir: &Path) {
     let _ = umount2(&dir.join("merged"), MntFlags::MNT_DETACH);
     let _ = fs_err::remove_dir_all(dir);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn left_over_builds_are_swept_kept_and_busy_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path(), "r");
+        let a = BuildRoot::create(&layout).unwrap();
+        let b = BuildRoot::create(&layout).unwrap();
+        let c = BuildRoot::create(&layout).unwrap();
+        assert_eq!(
+            (a.id.as_str(), b.id.as_str(), c.id.as_str()),
+            ("1", "2", "3")
+        );
+        // `a` is kept, `b` is left as a killed brt leaves it, `c` is in use.
+        assert_eq!(a.keep(), "1");
+        drop(b);
+        assert_eq!(sweep_builds(&layout, false), 1);
+        assert!(!builds_dir(&layout).join("2").exists());
+        assert!(c.dir.exists());
+        assert_eq!(kept(&layout), ["1"]);
+
+        let again = BuildRoot::open_kept(&layout, "1").unwrap();
+        assert!(matches!(
+            BuildRoot::open_kept(&layout, "1"),
+            Err(OverlayError::Busy { .. })
+        ));
+        match BuildRoot::open_kept(&layout, "3") {
+            Err(e @ OverlayError::NoSuchBuild { .. }) => {
+                assert_eq!(e.to_string(), "root `r` has no kept build `3` (kept: 1)")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(BuildRoot::open_kept(&layout, "../1").is_err());
+        // The lowest free id is taken again.
+        let d = BuildRoot::create(&layout).unwrap();
+        assert_eq!(d.id, "2");
+        drop(again);
+        assert_eq!(sweep_builds(&layout, true), 1);
+        assert!(kept(&layout).is_empty());
+        d.discard();
+        c.discard();
+        assert_eq!(fs_err::read_dir(builds_dir(&layout)).unwrap().count(), 0);
+    }
+}
