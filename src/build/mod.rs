@@ -335,6 +335,11 @@ impl Build<'_> {
 
     /// A failed build step, with the tail of `build.log`.
     pub(crate) fn failed(&self, package: &str, code: i32) -> BuildError {
+        // Ctrl-C reaches the build directly (same process group) while brt
+        // waits, as with system(3): a build killed by SIGINT was interrupted.
+        if code == 128 + libc::SIGINT {
+            return BuildError::Interrupted;
+        }
         let tail = tail(&self.build_log, 30);
         BuildError::Failed {
             package: package.to_string(),

@@ -202,6 +202,17 @@ fn tell(settings: &Settings, config: &Config, r: &Report) {
                 ));
             }
         }
+        Err(BuildError::Interrupted) => {
+            eprintln!(
+                "error: the build of `{}` was interrupted; its build root was removed{}",
+                r.input.display(),
+                if r.kept.is_some() {
+                    " (but --keep kept it)"
+                } else {
+                    ""
+                }
+            );
+        }
         Err(e) => {
             let tail = match e {
                 BuildError::Failed { tail, .. } => Some(tail),

@@ -158,8 +158,12 @@ pub fn run(spec: &Spec) -> Result<i32, SandboxError> {
     drop(io);
     PID1.store(pid.as_raw(), Ordering::Relaxed);
 
-    sys::set_handler(Signal::SIGTERM, forward_to_pid1);
-    sys::set_handler(Signal::SIGHUP, forward_to_pid1);
+    // What brt had before (its interrupt handler, or the defaults) comes
+    // back once the command is done.
+    let mut replaced = Vec::new();
+    for sig in [Signal::SIGTERM, Signal::SIGHUP] {
+        replaced.extend(sys::set_handler(sig, forward_to_pid1).map(|old| (sig, old)));
+    }
     match &pty {
         Some(p) => {
             // The relay ends when the command's side closes; if brt's own
@@ -171,16 +175,17 @@ pub fn run(spec: &Spec) -> Result<i32, SandboxError> {
         None => {
             // Like system(3): the keyboard's SIGINT/SIGQUIT reach the command
             // directly (same process group); brt waits for it to decide.
-            sys::set_disposition(Signal::SIGINT, true);
-            sys::set_disposition(Signal::SIGQUIT, true);
+            for sig in [Signal::SIGINT, Signal::SIGQUIT] {
+                replaced.extend(sys::ignore(sig).map(|old| (sig, old)));
+            }
         }
     }
-    let ws = loop {
+    let waited = loop {
         match waitpid(pid, None) {
-            Ok(ws) => break ws,
+            Ok(ws) => break Ok(ws),
             Err(nix::Error::EINTR) => continue,
             Err(source) => {
-                return Err(SandboxError::Wait {
+                break Err(SandboxError::Wait {
                     root: spec.root.clone(),
                     source,
                 });
@@ -188,14 +193,10 @@ pub fn run(spec: &Spec) -> Result<i32, SandboxError> {
         }
     };
     PID1.store(0, Ordering::Relaxed);
-    for s in [
-        Signal::SIGINT,
-        Signal::SIGQUIT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-    ] {
-        sys::set_disposition(s, false);
+    for (sig, old) in &replaced {
+        sys::restore(*sig, old);
     }
+    let ws = waited?;
     drop(life_w);
 
     let code = status::code(ws);

@@ -221,8 +221,12 @@ pub fn exit_now(code: i32) -> ! {
 }
 
 /// Install `handler` for `sig` without SA_RESTART, so blocking calls in
-/// the parent (poll) return EINTR and the loop can act on it.
-pub fn set_handler(sig: nix::sys::signal::Signal, handler: extern "C" fn(libc::c_int)) {
+/// the parent (poll) return EINTR and the loop can act on it. Returns the
+/// action it replaced, for [`restore`].
+pub fn set_handler(
+    sig: nix::sys::signal::Signal,
+    handler: extern "C" fn(libc::c_int),
+) -> Option<nix::sys::signal::SigAction> {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, sigaction};
     let action = SigAction::new(
         SigHandler::Handler(handler),
@@ -231,7 +235,22 @@ pub fn set_handler(sig: nix::sys::signal::Signal, handler: extern "C" fn(libc::c
     );
     // SAFETY: the handlers brt installs only touch atomics and call kill(2),
     // both async-signal-safe.
-    let _ = unsafe { sigaction(sig, &action) };
+    unsafe { sigaction(sig, &action) }.ok()
+}
+
+/// Ignore `sig`; returns the action it replaced, for [`restore`].
+pub fn ignore(sig: nix::sys::signal::Signal) -> Option<nix::sys::signal::SigAction> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, sigaction};
+    let action = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: SIG_IGN is not a function; nothing can run unsafely.
+    unsafe { sigaction(sig, &action) }.ok()
+}
+
+/// Put back an action that [`set_handler`] or [`ignore`] replaced (brt's
+/// own interrupt handler, say), so it holds again after the sandbox.
+pub fn restore(sig: nix::sys::signal::Signal, old: &nix::sys::signal::SigAction) {
+    // SAFETY: `old` was installed before, by brt or by default.
+    let _ = unsafe { nix::sys::signal::sigaction(sig, old) };
 }
 
 /// Set `sig` to ignored or default.

@@ -402,8 +402,8 @@ fn rpm_builds_in_an_aarch64_root() {
     assert_eq!(stdout(&out), "hello from brt-greet\n");
 }
 
-/// `build` of a root that does not exist yet bootstraps it; kill -9 in the
-/// middle of the build: nothing stays mounted, no process is
+/// `build` of a root that does not exist yet bootstraps it; kill -9 or
+/// Ctrl-C in the middle of the build: nothing stays mounted, no process is
 /// left in the build root, the next build removes the leftover and works.
 #[test]
 fn killed_build_leaves_nothing_mounted() {
@@ -440,6 +440,35 @@ fn killed_build_leaves_nothing_mounted() {
         "build",
     );
     // The leftover was removed; the new build took its place and went.
+    let left: Vec<_> = fs_err::read_dir(brt.basedir().join("fix/builds"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // Ctrl-C, as a terminal sends it (to the whole process group): exit
+    // 130, said as such, and the build root is gone.
+    use std::os::unix::process::CommandExt;
+    fs_err::remove_file(&log).unwrap();
+    let child = brt
+        .cmd()
+        .args(["-r", &r, "build"])
+        .arg(&greet)
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !fs_err::read_to_string(&log).is_ok_and(|l| l.contains("Executing(%build)")) {
+        assert!(started.elapsed() < Duration::from_secs(120), "no %build");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let group = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("was interrupted"), "{}", stderr(&out));
+    assert!(mounts_below(brt.tmp.path()).is_empty());
     let left: Vec<_> = fs_err::read_dir(brt.basedir().join("fix/builds"))
         .unwrap()
         .collect();
