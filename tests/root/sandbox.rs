@@ -221,8 +221,9 @@ fn the_host_mount_table_is_unchanged_after_a_normal_run_and_after_kill_9() {
     )
     .unwrap();
     child.wait().unwrap();
-    // No process may keep running in the root.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // No process may keep running in the root. (Generous: with a build
+    // using both cores, the kill has been seen to take more than 5 s.)
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let left = Command::new("pgrep")
             .args(["-f", "sleep 300"])
