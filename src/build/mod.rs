@@ -241,6 +241,8 @@ pub(crate) struct Build<'a> {
     phases: Vec<Phase>,
     started: Instant,
     state_log: fs_err::File,
+    /// Held for the whole build: one build at a time writes a result dir.
+    _result_lock: nix::fcntl::Flock<std::fs::File>,
     pub build_status: Option<i32>,
 }
 
@@ -506,6 +508,7 @@ fn start<'a>(
     };
     let dir = &opts.resultdir;
     fs_err::create_dir_all(dir).map_err(result_err(dir))?;
+    let result_lock = lock_result_dir(dir, opts.install.say)?;
     let open = |name: &str| {
         let path = dir.join(name);
         fs_err::File::create(&path).map_err(result_err(&path))
@@ -540,10 +543,51 @@ fn start<'a>(
         phases: Vec::new(),
         started,
         state_log,
+        _result_lock: result_lock,
         build_status: None,
     };
     build.lap("build-root");
     Ok(build)
+}
+
+/// Locks `dir/.lock`: two builds into one result dir would mix their logs,
+/// so the second waits, and says so.
+fn lock_result_dir(
+    dir: &Path,
+    say: &dyn Fn(&str),
+) -> Result<nix::fcntl::Flock<std::fs::File>, BuildError> {
+    use nix::fcntl::{Flock, FlockArg};
+    let path = dir.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| BuildError::Result {
+            path: path.clone(),
+            source,
+        })?;
+    let file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => return Ok(lock),
+        Err((file, nix::Error::EWOULDBLOCK)) => file,
+        Err((_, e)) => {
+            return Err(BuildError::Result {
+                path,
+                source: e.into(),
+            });
+        }
+    };
+    say(&format!(
+        "waiting: another build writes to `{}`",
+        dir.display()
+    ));
+    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| match e {
+        nix::Error::EINTR => BuildError::Interrupted,
+        e => BuildError::Result {
+            path,
+            source: e.into(),
+        },
+    })
 }
 
 /// Moves what the build left in the staging dir into the result dir:

@@ -349,6 +349,36 @@ fn rpm_builds_in_an_aarch64_root() {
     let log = fs_err::read_to_string(chain.join("brt-chain-b-1-1/build.log")).unwrap();
     assert!(log.contains("made-by-chain-a"), "{log}");
 
+    // Two builds at once, each in its own build root; a third into a result
+    // dir in use waits for it.
+    let spawn = |dir: &Path| {
+        brt.cmd()
+            .args(["-r", &r, "build", "--resultdir"])
+            .arg(dir)
+            .arg(&greet)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (p1, p2) = (brt.tmp.path().join("p1"), brt.tmp.path().join("p2"));
+    let builds = [spawn(&p1), spawn(&p2), spawn(&p1)];
+    let outs: Vec<_> = builds
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for o in &outs {
+        assert_ok(o, "concurrent build");
+    }
+    let said: String = outs.iter().map(stderr).collect();
+    assert!(
+        said.contains("build root 1") && said.contains("build root 2"),
+        "{said}"
+    );
+    assert!(said.contains("waiting: another build writes to"), "{said}");
+    assert!(p1.join("brt-greet-1.0-1.aarch64.rpm").exists());
+    assert!(p2.join("brt-greet-1.0-1.aarch64.rpm").exists());
+
     // An architecture the package excludes: refused before anything runs.
     let x86 = srpm(&brt, &r, "brt-x86only", X86_ONLY);
     let out = brt.run(&["-r", &r, "build", x86.to_str().unwrap()]);
