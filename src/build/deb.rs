@@ -6,6 +6,7 @@
 use super::dsc::Dsc;
 use super::{BUILDDIR, Build, BuildError, INPUT_IN_ROOT};
 use crate::root::debinstall;
+use crate::sandbox::sh;
 
 /// Unpacks the source, lists what is installed, runs
 /// `dpkg-buildpackage "$@"` and copies what it made to the result dir, with
@@ -42,7 +43,7 @@ fn build_options(nocheck: bool) -> String {
 }
 
 pub(crate) fn build(b: &mut Build) -> Result<(), BuildError> {
-    let dsc = Dsc::read(&b.input)?;
+    let dsc = Dsc::read(b.input())?;
     let arch = b.config.arch.deb;
     if !dsc.builds_for(arch) {
         return Err(BuildError::Excluded {
@@ -62,7 +63,7 @@ pub(crate) fn build(b: &mut Build) -> Result<(), BuildError> {
         b.root.id
     ));
     b.prepare_user(Vec::new())?;
-    debinstall::install_into(&b.target, b.config, Some(&relations), b.install_opts()).map_err(
+    debinstall::install_into(&b.target, b.config, Some(&relations), &b.opts.install).map_err(
         |source| BuildError::Dependencies {
             package: dsc.name.clone(),
             source: Box::new(source),
@@ -75,30 +76,21 @@ pub(crate) fn build(b: &mut Build) -> Result<(), BuildError> {
         dsc.name,
         b.build_log.display()
     ));
-    let file = b.input.file_name().unwrap_or_default().to_string_lossy();
-    let mut argv = vec![
-        "/bin/sh".to_string(),
-        "-c".into(),
-        BUILD.into(),
-        "sh".into(),
+    let file = b.input().file_name().unwrap_or_default().to_string_lossy();
+    let mut args = vec![
         format!("{INPUT_IN_ROOT}/{file}"),
         "-us".into(),
         "-uc".into(),
         "-b".into(),
     ];
     if b.opts.rpm.nocheck {
-        argv.push("--build-profiles=nocheck".into());
+        args.push("--build-profiles=nocheck".into());
     }
-    let mut spec = b.user_spec(std::mem::take(&mut argv), BUILDDIR);
+    let mut spec = b.user_spec(sh(BUILD, args), BUILDDIR);
     spec.env.push((
         "DEB_BUILD_OPTIONS".into(),
         build_options(b.opts.rpm.nocheck),
     ));
-    let code = b.run_logged(spec)?;
-    b.build_status = Some(code);
-    b.lap("build");
-    if code != 0 {
-        return Err(b.failed(&dsc.name, code));
-    }
+    b.run_build(&dsc.name, spec)?;
     Ok(())
 }

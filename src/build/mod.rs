@@ -23,7 +23,7 @@ use sha2::Digest;
 use crate::config::{Config, Family};
 use crate::root::Layout;
 use crate::root::confined::{self, ConfinedError};
-use crate::root::debstrap::{InitError, Options, Phase, Target, tail};
+use crate::root::debstrap::{InitError, Options, Phase, Target, Timer, tail};
 use crate::root::overlay::{BuildRoot, OverlayError};
 use crate::sandbox::{self, Bind, SandboxError, Spec};
 
@@ -228,19 +228,16 @@ pub(crate) struct Build<'a> {
     pub config: &'a Config,
     pub opts: &'a BuildOptions<'a>,
     pub root: BuildRoot,
-    /// The input file on the host.
-    pub input: PathBuf,
     /// Host files bound read-only into [`INPUT_IN_ROOT`] under their names:
-    /// the input and, for a `.dsc`, the files it lists.
+    /// the input first and, for a `.dsc`, the files it lists.
     pub inputs: Vec<PathBuf>,
     /// The result dir's staging dir, bound at [`RESULT_IN_ROOT`].
     pub staging: PathBuf,
     /// `root.log`: what the package manager printed.
     pub target: Target,
     pub build_log: PathBuf,
-    phases: Vec<Phase>,
-    started: Instant,
-    state_log: fs_err::File,
+    /// The phases, logged to `state.log`.
+    timer: Timer,
     /// Held for the whole build: one build at a time writes a result dir.
     _result_lock: nix::fcntl::Flock<std::fs::File>,
     pub build_status: Option<i32>,
@@ -249,24 +246,17 @@ pub(crate) struct Build<'a> {
 impl Build<'_> {
     /// Ends the current phase: logged to `state.log` with its duration.
     pub(crate) fn lap(&mut self, name: &'static str) {
-        let seconds = self.started.elapsed().as_secs_f64();
-        let _ = writeln!(
-            self.state_log,
-            "{} {name} {seconds:.3}s",
-            crate::root::staging::rfc3339(std::time::SystemTime::now())
-        );
-        self.phases.push(Phase { name, seconds });
-        self.started = Instant::now();
+        self.timer.lap(name);
+    }
+
+    /// The input file on the host (`.src.rpm`, `.dsc`, or the spec).
+    pub(crate) fn input(&self) -> &Path {
+        &self.inputs[0]
     }
 
     /// Where the build root is mounted.
     pub(crate) fn merged(&self) -> PathBuf {
         self.root.merged()
-    }
-
-    /// Install options with the messages of this build.
-    pub(crate) fn install_opts(&self) -> &Options<'_> {
-        &self.opts.install
     }
 
     /// A command run as the build user in the build root, without network
@@ -333,6 +323,18 @@ impl Build<'_> {
         let mut text = packages.join("\n");
         text.push('\n');
         fs_err::write(&path, text).map_err(|source| BuildError::Result { path, source })
+    }
+
+    /// The build itself (`spec`): its status kept for the report, the
+    /// phase `build` ended, a failure with the log's tail.
+    pub(crate) fn run_build(&mut self, package: &str, spec: Spec) -> Result<(), BuildError> {
+        let code = self.run_logged(spec)?;
+        self.build_status = Some(code);
+        self.lap("build");
+        match code {
+            0 => Ok(()),
+            code => Err(self.failed(package, code)),
+        }
     }
 
     /// A failed build step, with the tail of `build.log`.
@@ -461,7 +463,7 @@ pub fn run(layout: &Layout, config: &Config, input: &Input, opts: &BuildOptions)
     let collected = collect(&build);
     build.lap("collect");
     report.build_status = build.build_status;
-    report.phases = std::mem::take(&mut build.phases);
+    report.phases = std::mem::take(&mut build.timer.phases);
     let staging = build.staging.clone();
     match collected {
         Ok(outputs) => report.outputs = outputs,
@@ -477,9 +479,9 @@ pub fn run(layout: &Layout, config: &Config, input: &Input, opts: &BuildOptions)
     } else {
         build.root.discard();
     }
-    if let Some((uid, gid)) = opts.owner {
-        give(&opts.resultdir, uid, gid);
-    }
+    // What the build user made becomes the invoking user's (or root's).
+    let (uid, gid) = opts.owner.unwrap_or((0, 0));
+    give(&opts.resultdir, uid, gid);
     report
 }
 
@@ -501,7 +503,6 @@ fn start<'a>(
         Input::Package(p) => vec![canonical(p)?],
         Input::Spec { spec, sources } => vec![canonical(spec)?, canonical(sources)?],
     };
-    let input = inputs[0].clone();
     let result_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| BuildError::Result { path, source }
@@ -533,16 +534,13 @@ fn start<'a>(
         opts,
         root,
         inputs,
-        input,
         staging,
         target: Target {
             root: merged,
             log: dir.join("root.log"),
         },
         build_log: dir.join("build.log"),
-        phases: Vec::new(),
-        started,
-        state_log,
+        timer: Timer::new(state_log, started),
         _result_lock: result_lock,
         build_status: None,
     };
@@ -612,7 +610,6 @@ fn collect(build: &Build) -> Result<Vec<Output>, BuildError> {
             path: dest.clone(),
             source,
         })?;
-        let _ = nix::unistd::chown(&dest, Some(0.into()), Some(0.into()));
         if name.to_string_lossy() == "installed_pkgs.log" {
             continue;
         }
@@ -637,7 +634,7 @@ fn move_file(src: &Path, dest: &Path) -> io::Result<()> {
     }
 }
 
-/// Gives the result dir and what is in it to the invoking user.
+/// Gives the result dir and the files in it to `uid`:`gid`.
 fn give(dir: &Path, uid: u32, gid: u32) {
     let _ = nix::unistd::chown(dir, Some(uid.into()), Some(gid.into()));
     if let Ok(entries) = fs_err::read_dir(dir) {

@@ -12,6 +12,7 @@ use super::{BUILDDIR, Build, BuildError, INPUT_IN_ROOT};
 use crate::repo::rpmmd::RpmDep;
 use crate::root::confined;
 use crate::root::rpminstall;
+use crate::sandbox::sh;
 
 /// `rpmbuild -br`'s status when dynamic build dependencies are missing.
 const MISSING_DYNAMIC: i32 = 11;
@@ -31,7 +32,7 @@ exit $rc
 "#;
 
 pub(crate) fn build(b: &mut Build) -> Result<(), BuildError> {
-    let srpm = SourceRpm::read(&b.input)?;
+    let srpm = SourceRpm::read(b.input())?;
     let arch = b
         .opts
         .rpm
@@ -57,7 +58,7 @@ pub(crate) fn build(b: &mut Build) -> Result<(), BuildError> {
     let mut installed = install(b, &srpm, srpm.build_requires.clone())?;
     b.lap("install");
 
-    let file = b.input.file_name().unwrap_or_default().to_string_lossy();
+    let file = b.input().file_name().unwrap_or_default().to_string_lossy();
     let unpack = b.user_spec(
         vec!["rpm".into(), "-i".into(), format!("{INPUT_IN_ROOT}/{file}")],
         BUILDDIR,
@@ -82,20 +83,8 @@ pub(crate) fn build(b: &mut Build) -> Result<(), BuildError> {
         srpm.nvr,
         b.build_log.display()
     ));
-    let mut argv = vec![
-        "/bin/sh".to_string(),
-        "-c".into(),
-        BUILD.into(),
-        "sh".into(),
-    ];
-    argv.extend(rpmbuild_args(b, "-ba", &spec));
-    let code = b.run_logged(b.user_spec(argv, &format!("{BUILDDIR}/build")))?;
-    b.build_status = Some(code);
-    b.lap("build");
-    if code != 0 {
-        return Err(b.failed(&srpm.nvr, code));
-    }
-    Ok(())
+    let argv = sh(BUILD, rpmbuild_args(b, "-ba", &spec));
+    b.run_build(&srpm.nvr, b.user_spec(argv, &format!("{BUILDDIR}/build")))
 }
 
 /// `rpmbuild -bs` of a spec and its sources dir (the inputs, in that
@@ -115,23 +104,14 @@ pub(crate) fn build_srpm(b: &mut Build) -> Result<(), BuildError> {
         "{spec}: rpmbuild -bs (log: `{}`)",
         b.build_log.display()
     ));
-    let mut argv = vec![
-        "/bin/sh".to_string(),
-        "-c".into(),
-        BUILD.into(),
-        "sh".into(),
-        "--nodeps".into(),
+    let mut args = vec![
+        "--nodeps".to_string(),
         "--define".into(),
         format!("_sourcedir {INPUT_IN_ROOT}/{sources}"),
     ];
-    argv.extend(rpmbuild_args(b, "-bs", &format!("{INPUT_IN_ROOT}/{spec}")));
-    let code = b.run_logged(b.user_spec(argv, &format!("{BUILDDIR}/build")))?;
-    b.build_status = Some(code);
-    b.lap("build");
-    if code != 0 {
-        return Err(b.failed(&spec, code));
-    }
-    Ok(())
+    args.extend(rpmbuild_args(b, "-bs", &format!("{INPUT_IN_ROOT}/{spec}")));
+    let argv = sh(BUILD, args);
+    b.run_build(&spec, b.user_spec(argv, &format!("{BUILDDIR}/build")))
 }
 
 /// The build's rpm macros, in `/builddir/.rpmmacros`: the tree, then the
@@ -181,7 +161,7 @@ fn install(b: &Build, srpm: &SourceRpm, requires: Vec<RpmDep>) -> Result<Vec<Str
         .map(|p| local_package(p))
         .collect::<Result<Vec<_>, _>>()?;
     let extra = rpminstall::Extra { requires, local };
-    let changes = rpminstall::install_into(&b.target, b.config, Some(&[]), extra, b.install_opts())
+    let changes = rpminstall::install_into(&b.target, b.config, Some(&[]), extra, &b.opts.install)
         .map_err(|source| BuildError::Dependencies {
             package: srpm.nvr.clone(),
             source: Box::new(source),
@@ -196,15 +176,10 @@ fn dynamic(b: &mut Build, srpm: &SourceRpm, spec: &str) -> Result<Option<Vec<Str
     let mut asked: BTreeSet<String> = BTreeSet::new();
     let mut installed = None;
     for round in 1..=MAX_ROUNDS {
-        let mut argv = vec![
-            "/bin/sh".to_string(),
-            "-c".into(),
-            format!(
-                "rm -f {SRPMS}/*.buildreqs.nosrc.rpm; echo \"brt: rpmbuild $*\"; exec rpmbuild \"$@\""
-            ),
-            "sh".into(),
-        ];
-        argv.extend(rpmbuild_args(b, "-br", spec));
+        let script = format!(
+            "rm -f {SRPMS}/*.buildreqs.nosrc.rpm; echo \"brt: rpmbuild $*\"; exec rpmbuild \"$@\""
+        );
+        let argv = sh(&script, rpmbuild_args(b, "-br", spec));
         let code = b.run_logged(b.user_spec(argv, &format!("{BUILDDIR}/build")))?;
         match code {
             0 => return Ok(installed),

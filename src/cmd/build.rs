@@ -8,10 +8,10 @@ use serde::Serialize;
 use sha2::Digest;
 
 use super::progress::Bar;
-use super::shell::{build_user_ids, emulation};
+use super::shell::{build_user_ids, emulation_support};
 use super::{Settings, UsageError, exit, lock_waiting};
 use crate::cli::{BuildArgs, BuildCommon, BuildsrpmArgs, CleanArgs};
-use brt::binfmt::{Host, Support};
+use brt::binfmt::Support;
 use brt::build::{self, BuildError, BuildOptions, Class, Input, Output, Report, RpmFlags};
 use brt::config::{Config, Family};
 use brt::root::debstrap::{InitError, Options, Phase};
@@ -117,8 +117,8 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
         Err(e) => return Err(e.into()),
     };
     layout.require_ready()?;
-    let interpreter = emulation(&config)?;
-    let (emulated, qemu) = emulator(&config);
+    let (interpreter, support) = emulation_support(&config)?;
+    let emulated = matches!(support, Support::Emulated { .. });
     let bar = Bar::new(settings.progress);
     let say = |msg: &str| settings.info(format!("  {msg}"));
     let resultdir = common.resultdir.clone().unwrap_or(layout.result_dir());
@@ -170,19 +170,17 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
             break;
         }
     }
+    // Builds stop early only after a failure, which then decides.
+    let class = reports
+        .iter()
+        .map(Report::class)
+        .find(|&c| c != Class::Success)
+        .unwrap_or(Class::Success);
     if common.json {
-        let summary = summary(&layout, &config, emulated, qemu, &inputs, &reports);
+        let summary = summary(&layout, &config, &support, class, &reports);
         println!("{}", serde_json::to_string_pretty(&summary)?);
     }
-    Ok(reports
-        .iter()
-        .map(|r| code(r.class()))
-        .find(|&c| c != exit::OK)
-        .unwrap_or(if reports.len() == inputs.len() {
-            exit::OK
-        } else {
-            exit::ERROR
-        }))
+    Ok(code(class))
 }
 
 /// Says what one build made, or what went wrong and where to look.
@@ -225,15 +223,7 @@ fn tell(settings: &Settings, config: &Config, r: &Report) {
             if let Some(tail) = tail {
                 eprintln!("--- last lines of the log ---\n{tail}\n---");
             }
-            eprintln!("error: {e}");
-            let mut cause = std::error::Error::source(e);
-            while let Some(c) = cause {
-                eprintln!("  caused by: {c}");
-                cause = c.source();
-            }
-            if let Some(h) = e.hint() {
-                eprintln!("hint: {h}");
-            }
+            super::print_error(e, e.hint());
         }
     }
     if let Some(id) = &r.kept {
@@ -264,30 +254,24 @@ fn build_user_ids_if_sudo() -> Option<(u32, u32)> {
         .map(|_| build_user_ids())
 }
 
-/// Whether the root's binaries are emulated, and the emulator's version.
-fn emulator(config: &Config) -> (bool, Option<String>) {
-    match Host::detect().support(config.arch) {
-        Ok(Support::Emulated { entry, .. }) => {
-            // Debian's `aarch64-binfmt-P` is a link that only runs from binfmt_misc.
-            let qemu =
-                fs_err::canonicalize(&entry.interpreter).unwrap_or(entry.interpreter.clone());
-            let version = std::process::Command::new(&qemu)
-                .arg("--version")
-                .output()
-                .ok()
-                .and_then(|o| {
-                    String::from_utf8_lossy(&o.stdout)
-                        .lines()
-                        .next()
-                        .map(str::to_string)
-                });
-            (
-                true,
-                version.or(Some(entry.interpreter.display().to_string())),
-            )
-        }
-        _ => (false, None),
-    }
+/// The emulator's version, when the root's binaries are emulated.
+fn qemu_version(support: &Support) -> Option<String> {
+    let Support::Emulated { entry, .. } = support else {
+        return None;
+    };
+    // Debian's `aarch64-binfmt-P` is a link that only runs from binfmt_misc.
+    let qemu = fs_err::canonicalize(&entry.interpreter).unwrap_or(entry.interpreter.clone());
+    let version = std::process::Command::new(&qemu)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_string)
+        });
+    version.or(Some(entry.interpreter.display().to_string()))
 }
 
 /// `NAME-V-R.src.rpm` → `NAME-V-R`; `NAME_V.dsc` → `NAME_V`.
@@ -342,9 +326,8 @@ struct FileSummary<'a> {
 fn summary<'a>(
     layout: &Layout,
     config: &'a Config,
-    emulated: bool,
-    qemu: Option<String>,
-    inputs: &[Input],
+    support: &Support,
+    class: Class,
     reports: &'a [Report],
 ) -> Summary<'a> {
     let packages: Vec<String> = fs_err::read_to_string(layout.state_file())
@@ -378,12 +361,6 @@ fn summary<'a>(
             kept_build: r.kept.as_deref(),
         })
         .collect();
-    let first_bad = builds.iter().find(|b| b.exit_class != Class::Success);
-    let (exit_class, exit_code) = match first_bad {
-        Some(b) => (b.exit_class, b.exit_code),
-        None if builds.len() < inputs.len() => (Class::Error, exit::ERROR),
-        None => (Class::Success, exit::OK),
-    };
     Summary {
         root: RootSummary {
             name: &config.name,
@@ -395,10 +372,10 @@ fn summary<'a>(
             packages_sha256: hex::encode(sha2::Sha256::digest(packages.join("\n"))),
             packages: packages.len(),
         },
-        emulated,
-        qemu,
+        emulated: matches!(support, Support::Emulated { .. }),
+        qemu: qemu_version(support),
         builds,
-        exit_class,
-        exit_code,
+        exit_class: class,
+        exit_code: code(class),
     }
 }

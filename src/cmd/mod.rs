@@ -185,15 +185,22 @@ pub fn report(err: &anyhow::Error) -> i32 {
     }) {
         return exit::OK;
     }
+    print_error(err.as_ref(), hint(err));
+    exit_code(err)
+}
+
+/// `error: …`, each cause as `  caused by: …`, then the hint.
+pub fn print_error(err: &(dyn std::error::Error + 'static), hint: Option<String>) {
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "error: {err}");
-    for cause in err.chain().skip(1) {
-        let _ = writeln!(stderr, "  caused by: {cause}");
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        let _ = writeln!(stderr, "  caused by: {c}");
+        cause = c.source();
     }
-    if let Some(h) = hint(err) {
+    if let Some(h) = hint {
         let _ = writeln!(stderr, "hint: {h}");
     }
-    exit_code(err)
 }
 
 /// For `RootLock`: say who holds root `name`'s lock while a command waits.

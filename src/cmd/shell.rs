@@ -66,6 +66,11 @@ pub fn run(settings: &Settings, args: ShellArgs) -> Result<i32> {
 
 /// Make sure the root's binaries run here; the interpreter to bind, if any.
 pub fn emulation(config: &Config) -> Result<Option<PathBuf>> {
+    Ok(emulation_support(config)?.0)
+}
+
+/// [`emulation`], and how the host runs the root's binaries.
+pub fn emulation_support(config: &Config) -> Result<(Option<PathBuf>, Support)> {
     let host = Host::detect();
     let support = match host.support(config.arch)? {
         // An enabled entry (or native support) is used as it is; one that
@@ -78,10 +83,11 @@ pub fn emulation(config: &Config) -> Result<Option<PathBuf>> {
             host.support(config.arch)?
         }
     };
-    Ok(match support.chroot_needs(config.arch)? {
+    let interpreter = match support.chroot_needs(config.arch)? {
         ChrootNeeds::Nothing => None,
         ChrootNeeds::BindInterpreter(p) => Some(p),
-    })
+    };
+    Ok((interpreter, support))
 }
 
 fn parse_bind(text: &str) -> Result<Bind> {

@@ -16,8 +16,8 @@ use std::path::Path;
 use super::Layout;
 use super::confined;
 use super::debstrap::{
-    AptSetup, CACHE_IN_ROOT, InitError, Options, Target, Universe, cache_bind, fetch_metadata,
-    relabel, run_logged,
+    AptSetup, InitError, Options, Target, Universe, fetch_metadata, fill_cache, run_installer,
+    run_logged,
 };
 use crate::config::Config;
 use crate::fetch::{Fetcher, PackageCache};
@@ -115,7 +115,6 @@ pub fn install_into(
 ) -> Result<Changes, InitError> {
     let root = &target.root;
     let arch = config.arch.deb;
-    let log = &target.log;
     let have = installed(root)?;
 
     let fetcher = Fetcher::new(opts.offline);
@@ -196,19 +195,7 @@ pub fn install_into(
         downloads.push(universe.download(i));
     }
     let cache = PackageCache::new(&opts.cachedir);
-    if !downloads.is_empty() {
-        changes.downloaded_bytes = cache.fill(
-            &fetcher,
-            &downloads,
-            opts.parallel,
-            opts.reporter,
-            &confined::interrupted,
-        )?;
-    }
-    drop(fetcher);
-    if confined::interrupted() {
-        return Err(InitError::Interrupted);
-    }
+    changes.downloaded_bytes = fill_cache(fetcher, &cache, &downloads, opts)?;
     if update {
         // apt's lists follow the metadata brt just verified.
         let apt = AptSetup::new(config, &indexes)?;
@@ -226,32 +213,23 @@ pub fn install_into(
     ));
     // Displaced packages go first (their dependents are satisfied again
     // once the new packages are in), then dpkg installs the rest.
-    let mut argv = vec![
-        "/bin/sh".to_string(),
-        "-c".into(),
-        INSTALL.into(),
-        "sh".into(),
-        remove.join(" "),
-    ];
-    let mut labels = Vec::new();
-    for d in &downloads {
-        let path = format!("{CACHE_IN_ROOT}/{}", d.expected.sha256.to_ascii_lowercase());
-        labels.push((path.clone(), d.label.clone()));
-        argv.push(path);
-    }
     for r in &remove {
         changes.lines.push(format!("{r} removed"));
     }
-    run_logged(
-        root,
+    let packages: Vec<(String, String)> = downloads
+        .iter()
+        .map(|d| (d.expected.sha256.clone(), d.label.clone()))
+        .collect();
+    run_installer(
+        target,
         arch,
         "dpkg --install",
-        argv,
-        vec![cache_bind(&cache)],
-        opts.interpreter.clone(),
-        log,
-    )
-    .map_err(|e| relabel(e, &labels))?;
+        INSTALL,
+        &remove,
+        &packages,
+        &cache,
+        opts,
+    )?;
     Ok(changes)
 }
 

@@ -179,13 +179,23 @@ pub struct Report {
     pub phases: Vec<Phase>,
 }
 
-pub(crate) struct Timer<'a> {
+/// Phases and their durations, each logged to `state.log` as it ends.
+pub(crate) struct Timer {
     pub phases: Vec<Phase>,
-    pub started: Instant,
-    pub log: &'a mut dyn Write,
+    started: Instant,
+    log: fs_err::File,
 }
 
-impl Timer<'_> {
+impl Timer {
+    /// Starts timing now; `log` is `state.log`.
+    pub(crate) fn new(log: fs_err::File, started: Instant) -> Timer {
+        Timer {
+            phases: Vec::new(),
+            started,
+            log,
+        }
+    }
+
     pub(crate) fn lap(&mut self, name: &'static str) {
         let seconds = self.started.elapsed().as_secs_f64();
         let _ = writeln!(
@@ -243,8 +253,8 @@ pub fn init(layout: &Layout, config: &Config, opts: &Options) -> Result<Report, 
 }
 
 /// What the steps of one init share: the phase timer and the root log.
-pub(crate) struct InitRun<'a> {
-    pub timer: Timer<'a>,
+pub(crate) struct InitRun {
+    pub timer: Timer,
     pub root_log: fs_err::File,
     pub root_log_path: PathBuf,
 }
@@ -286,16 +296,12 @@ fn run_init_staged(
     };
     fs_err::create_dir_all(&result_dir).map_err(log_err(&result_dir))?;
     let state_log_path = result_dir.join("state.log");
-    let mut state_log = fs_err::File::create(&state_log_path).map_err(log_err(&state_log_path))?;
+    let state_log = fs_err::File::create(&state_log_path).map_err(log_err(&state_log_path))?;
     let root_log_path = result_dir.join("root.log");
     let root_log = fs_err::File::create(&root_log_path).map_err(log_err(&root_log_path))?;
     mark_bootstrapping(layout, config)?;
     let mut run = InitRun {
-        timer: Timer {
-            phases: Vec::new(),
-            started: Instant::now(),
-            log: &mut state_log,
-        },
+        timer: Timer::new(state_log, Instant::now()),
         root_log,
         root_log_path,
     };
@@ -340,13 +346,28 @@ pub(crate) fn fetch_packages(
         wanted.len(),
         missing
     ));
-    let downloaded = cache.fill(
-        &fetcher,
-        wanted,
-        opts.parallel,
-        opts.reporter,
-        &confined::interrupted,
-    )?;
+    fill_cache(fetcher, cache, wanted, opts)
+}
+
+/// [`fetch_packages`] without the message (`install` lists its changes
+/// instead): downloads what the cache lacks, then drops the HTTP client.
+pub(crate) fn fill_cache(
+    fetcher: Fetcher,
+    cache: &PackageCache,
+    wanted: &[Download],
+    opts: &Options,
+) -> Result<u64, InitError> {
+    let downloaded = if wanted.is_empty() {
+        0
+    } else {
+        cache.fill(
+            &fetcher,
+            wanted,
+            opts.parallel,
+            opts.reporter,
+            &confined::interrupted,
+        )?
+    };
     drop(fetcher);
     if confined::interrupted() {
         return Err(InitError::Interrupted);
@@ -767,13 +788,7 @@ fn configure(
     opts: &Options,
     log: &Path,
 ) -> Result<(), InitError> {
-    let mut argv = vec![
-        "/bin/sh".to_string(),
-        "-c".into(),
-        CONFIGURE.into(),
-        "sh".into(),
-    ];
-    argv.extend(order.iter().cloned());
+    let argv = sandbox::sh(CONFIGURE, order.iter().cloned());
     run_logged(
         root,
         arch,
@@ -838,6 +853,40 @@ pub(crate) fn run_logged(
         });
     }
     Ok(())
+}
+
+/// Runs the root's package manager through `script` in `target`, with the
+/// package cache bound: `$1` is what to remove first (space-separated),
+/// then come the package files; `packages` are (sha256, label). A failure
+/// names the packages, not their cache paths.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_installer(
+    target: &Target,
+    arch: &str,
+    step: &str,
+    script: &str,
+    remove: &[String],
+    packages: &[(String, String)],
+    cache: &PackageCache,
+    opts: &Options,
+) -> Result<(), InitError> {
+    let mut args = vec![remove.join(" ")];
+    let mut labels = Vec::new();
+    for (sha256, label) in packages {
+        let path = format!("{CACHE_IN_ROOT}/{}", sha256.to_ascii_lowercase());
+        labels.push((path.clone(), label.clone()));
+        args.push(path);
+    }
+    run_logged(
+        &target.root,
+        arch,
+        step,
+        sandbox::sh(script, args),
+        vec![cache_bind(cache)],
+        opts.interpreter.clone(),
+        &target.log,
+    )
+    .map_err(|e| relabel(e, &labels))
 }
 
 /// A failed step's message and log tail with cache paths replaced by the

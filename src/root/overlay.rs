@@ -111,7 +111,7 @@ impl BuildRoot {
             move |source| OverlayError::Create { path, source }
         };
         fs_err::create_dir_all(&builds).map_err(create(&builds))?;
-        sweep(layout);
+        sweep_builds(layout, false);
         for n in 1.. {
             let dir = builds.join(n.to_string());
             match fs_err::create_dir(&dir) {
@@ -279,10 +279,6 @@ pub fn sweep_builds(layout: &Layout, all: bool) -> usize {
         }
     }
     removed
-}
-
-fn sweep(layout: &Layout) {
-    sweep_builds(layout, false);
 }
 
 /// Takes the lock at `path` without waiting; `None` when another process

@@ -19,7 +19,7 @@ use std::os::fd::AsRawFd;
 use super::Layout;
 use super::confined;
 use super::debinstall::Changes;
-use super::debstrap::{CACHE_IN_ROOT, InitError, Options, Target, cache_bind, relabel, run_logged};
+use super::debstrap::{InitError, Options, Target, fill_cache, run_installer, run_logged};
 use super::rpmstrap::{RepoSetup, Universe, check_all, load_keys};
 use crate::config::Config;
 use crate::fetch::{Fetcher, PackageCache};
@@ -117,7 +117,6 @@ pub fn install_into(
 ) -> Result<Changes, InitError> {
     let root = &target.root;
     let arch = config.arch.rpm;
-    let log = &target.log;
     let have = installed(target, opts)?;
 
     let fetcher = Fetcher::new(opts.offline);
@@ -203,19 +202,7 @@ pub fn install_into(
     }
     let cache = PackageCache::new(&opts.cachedir);
     let downloads: Vec<_> = new.iter().map(|&i| universe.download(i)).collect();
-    if !downloads.is_empty() {
-        changes.downloaded_bytes = cache.fill(
-            &fetcher,
-            &downloads,
-            opts.parallel,
-            opts.reporter,
-            &confined::interrupted,
-        )?;
-    }
-    drop(fetcher);
-    if confined::interrupted() {
-        return Err(InitError::Interrupted);
-    }
+    changes.downloaded_bytes = fill_cache(fetcher, &cache, &downloads, opts)?;
     let checked = check_all(&universe, &new, &cache, &keys, opts.parallel.min(4))?;
     if update {
         let setup = RepoSetup::new(config, &armored);
@@ -231,32 +218,16 @@ pub fn install_into(
         "installing {} packages with the root's rpm",
         checked.len()
     ));
-    let mut argv = vec![
-        "/bin/sh".to_string(),
-        "-c".into(),
-        INSTALL.into(),
-        "sh".into(),
-    ];
-    argv.push(remove.join(" "));
-    let mut labels = Vec::new();
-    for c in &checked {
-        let path = format!("{CACHE_IN_ROOT}/{}", c.sha256);
-        labels.push((path.clone(), c.nevra.clone()));
-        argv.push(path);
-    }
     for r in &remove {
         changes.lines.push(format!("{r} removed"));
     }
-    run_logged(
-        root,
-        arch,
-        "rpm -U",
-        argv,
-        vec![cache_bind(&cache)],
-        opts.interpreter.clone(),
-        log,
-    )
-    .map_err(|e| relabel(e, &labels))?;
+    let packages: Vec<(String, String)> = checked
+        .iter()
+        .map(|c| (c.sha256.clone(), c.nevra.clone()))
+        .collect();
+    run_installer(
+        target, arch, "rpm -U", INSTALL, &remove, &packages, &cache, opts,
+    )?;
     Ok(changes)
 }
 

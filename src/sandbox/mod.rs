@@ -28,6 +28,19 @@ pub use init::SETUP_FAILED;
 /// PATH inside a root unless the caller sets one.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// `/bin/sh -c SCRIPT sh ARGS...`: a script run by the root's shell with
+/// its arguments in `"$@"`.
+pub fn sh(script: &str, args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut argv = vec![
+        "/bin/sh".to_string(),
+        "-c".into(),
+        script.into(),
+        "sh".into(),
+    ];
+    argv.extend(args);
+    argv
+}
+
 /// A host path mounted into the sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bind {

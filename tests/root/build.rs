@@ -453,11 +453,7 @@ fn killed_build_leaves_nothing_mounted() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while !fs_err::read_to_string(&log).is_ok_and(|l| l.contains("Executing(%build)")) {
-        assert!(started.elapsed() < Duration::from_secs(120), "no %build");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_build_step(&log);
     child.kill().unwrap();
     child.wait().unwrap();
     std::thread::sleep(Duration::from_millis(300));
@@ -488,11 +484,7 @@ fn killed_build_leaves_nothing_mounted() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while !fs_err::read_to_string(&log).is_ok_and(|l| l.contains("Executing(%build)")) {
-        assert!(started.elapsed() < Duration::from_secs(120), "no %build");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_build_step(&log);
     let group = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGINT).unwrap();
     let out = child.wait_with_output().unwrap();
@@ -503,6 +495,15 @@ fn killed_build_leaves_nothing_mounted() {
         .unwrap()
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// Waits (up to 2 min) until `log` shows that rpmbuild runs `%build`.
+fn wait_for_build_step(log: &Path) {
+    let started = Instant::now();
+    while !fs_err::read_to_string(log).is_ok_and(|l| l.contains("Executing(%build)")) {
+        assert!(started.elapsed() < Duration::from_secs(120), "no %build");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 const DEBIAN_POOL: &str = "http://deb.debian.org/debian/pool/main/h/hello";
