@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use brt::config::AccelMode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
@@ -244,6 +245,9 @@ pub struct BuildCommon {
     /// Downloads at once
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
+    /// Native helpers for emulated roots: auto, tools or off (default: config `accel.mode`, else tools)
+    #[arg(long, value_name = "MODE", value_parser = parse_accel)]
+    pub accel: Option<AccelMode>,
 }
 
 #[derive(Debug, Args)]
@@ -274,6 +278,9 @@ pub struct InitArgs {
     /// Downloads at once
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
+    /// Native helpers for emulated roots: auto, tools or off (default: config `accel.mode`, else auto)
+    #[arg(long, value_name = "MODE", value_parser = parse_accel)]
+    pub accel: Option<AccelMode>,
 }
 
 #[derive(Debug, Args)]
@@ -284,6 +291,9 @@ pub struct PackagesArgs {
     /// Downloads at once
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
+    /// Native helpers for emulated roots: auto, tools or off (default: config `accel.mode`, else auto)
+    #[arg(long, value_name = "MODE", value_parser = parse_accel)]
+    pub accel: Option<AccelMode>,
 }
 
 #[derive(Debug, Args)]
@@ -291,6 +301,9 @@ pub struct UpdateArgs {
     /// Downloads at once
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
+    /// Native helpers for emulated roots: auto, tools or off (default: config `accel.mode`, else auto)
+    #[arg(long, value_name = "MODE", value_parser = parse_accel)]
+    pub accel: Option<AccelMode>,
 }
 
 #[derive(Debug, Args)]
@@ -309,4 +322,9 @@ pub struct ExportArgs {
     /// zstd compression level (1-19; higher is smaller and slower)
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
     pub level: i32,
+}
+
+/// `--accel MODE`.
+fn parse_accel(s: &str) -> Result<AccelMode, String> {
+    s.parse()
 }

@@ -3,6 +3,7 @@
 //! The library holds everything below the command line; `src/main.rs` and
 //! `src/cmd/` are the only places that know about clap and the terminal.
 
+pub mod accel;
 pub mod arch;
 pub mod binfmt;
 pub mod build;

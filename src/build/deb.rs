@@ -63,6 +63,9 @@ pub(crate) fn build(b: &mut Build) -> Result<(), BuildError> {
         b.root.id
     ));
     b.prepare_user(Vec::new())?;
+    // The build dependencies' maintainer scripts run with the helpers of
+    // the root as it is; the build with those of the root with them.
+    b.target.helpers = b.helpers(&b.target.log);
     debinstall::install_into(&b.target, b.config, Some(&relations), &b.opts.install).map_err(
         |source| BuildError::Dependencies {
             package: dsc.name.clone(),
@@ -70,6 +73,8 @@ pub(crate) fn build(b: &mut Build) -> Result<(), BuildError> {
         },
     )?;
     b.lap("install");
+    b.accel = b.helpers(&b.build_log);
+    b.lap("accel");
 
     (b.opts.install.say)(&format!(
         "{}: dpkg-buildpackage (log: `{}`)",

@@ -20,7 +20,8 @@ use std::time::Instant;
 use serde::Serialize;
 use sha2::Digest;
 
-use crate::config::{Config, Family};
+use crate::accel::Accel;
+use crate::config::{AccelMode, Config, Family};
 use crate::root::Layout;
 use crate::root::confined::{self, ConfinedError};
 use crate::root::debstrap::{InitError, Options, Phase, Target, Timer, tail};
@@ -241,9 +242,32 @@ pub(crate) struct Build<'a> {
     /// Held for the whole build: one build at a time writes a result dir.
     _result_lock: nix::fcntl::Flock<std::fs::File>,
     pub build_status: Option<i32>,
+    /// The native helpers of the build step.
+    pub accel: Accel,
 }
 
 impl Build<'_> {
+    /// The native helpers for the build root as it is now, said to the user
+    /// and in `log`.
+    pub(crate) fn helpers(&self, log: &Path) -> Accel {
+        let mode = self.opts.install.accel_mode(self.config, AccelMode::Tools);
+        let accel = crate::accel::for_root(
+            self.config,
+            mode,
+            &self.merged(),
+            self.opts.emulated,
+            &self.opts.install,
+        );
+        if let Ok(mut f) = fs_err::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(log)
+        {
+            accel.log(&mut f, self.opts.install.say, self.opts.emulated);
+        }
+        accel
+    }
+
     /// Ends the current phase: logged to `state.log` with its duration.
     pub(crate) fn lap(&mut self, name: &'static str) {
         self.timer.lap(name);
@@ -268,6 +292,8 @@ impl Build<'_> {
         spec.interpreter = self.opts.install.interpreter.clone();
         spec.cwd = cwd.into();
         spec.hostname = self.hostname();
+        // The build root is thrown away; results are synced as collected.
+        spec.nosync = true;
         spec.binds = self
             .inputs
             .iter()
@@ -282,6 +308,7 @@ impl Build<'_> {
             target: RESULT_IN_ROOT.into(),
             readonly: false,
         });
+        spec.binds.extend(self.accel.binds());
         let user = self.config.build.user.clone();
         spec.env = [
             ("PATH", sandbox::DEFAULT_PATH),
@@ -538,11 +565,13 @@ fn start<'a>(
         target: Target {
             root: merged,
             log: dir.join("root.log"),
+            helpers: Default::default(),
         },
         build_log: dir.join("build.log"),
         timer: Timer::new(state_log, started),
         _result_lock: result_lock,
         build_status: None,
+        accel: Accel::default(),
     };
     build.lap("build-root");
     Ok(build)
@@ -606,10 +635,12 @@ fn collect(build: &Build) -> Result<Vec<Output>, BuildError> {
         }
         let name = e.file_name();
         let dest = build.opts.resultdir.join(&name);
-        move_file(&e.path(), &dest).map_err(|source| BuildError::Result {
-            path: dest.clone(),
-            source,
-        })?;
+        move_file(&e.path(), &dest)
+            .and_then(|()| fs_err::File::open(&dest)?.sync_all())
+            .map_err(|source| BuildError::Result {
+                path: dest.clone(),
+                source,
+            })?;
         if name.to_string_lossy() == "installed_pkgs.log" {
             continue;
         }

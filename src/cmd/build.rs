@@ -108,7 +108,8 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
     confined::catch_interrupts()?;
     // Before any thread: the overlays live in brt's own mount namespace.
     overlay::private_namespace()?;
-    if let Some(code) = super::init::ensure_ready(settings, &layout, common.parallel)? {
+    if let Some(code) = super::init::ensure_ready(settings, &layout, common.parallel, common.accel)?
+    {
         return Ok(code);
     }
     let _lock = match RootLock::shared(&layout, lock_waiting(settings, &config.name)) {
@@ -140,6 +141,7 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
                 interpreter: interpreter.clone(),
                 reporter: &bar,
                 say: &say,
+                accel: common.accel,
             },
             resultdir: dir,
             user: build_user_ids(),

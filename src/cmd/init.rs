@@ -16,6 +16,7 @@ pub fn run(settings: &Settings, args: InitArgs) -> Result<i32> {
         "init",
         Needs::NotReady,
         usize::from(args.parallel),
+        args.accel,
         |layout, config, opts| {
             settings.info(format!(
                 "bootstrapping root `{}` ({} {} {})",
@@ -48,7 +49,12 @@ pub fn run(settings: &Settings, args: InitArgs) -> Result<i32> {
 
 /// For `build`: bootstraps the root first when it is not ready, as mock
 /// does. `Some(code)` when that failed.
-pub fn ensure_ready(settings: &Settings, layout: &Layout, parallel: u16) -> Result<Option<i32>> {
+pub fn ensure_ready(
+    settings: &Settings,
+    layout: &Layout,
+    parallel: u16,
+    accel: Option<brt::config::AccelMode>,
+) -> Result<Option<i32>> {
     if layout.state() == RootState::Ready {
         return Ok(None);
     }
@@ -57,6 +63,6 @@ pub fn ensure_ready(settings: &Settings, layout: &Layout, parallel: u16) -> Resu
         layout.name,
         layout.state()
     ));
-    let code = run(settings, InitArgs { parallel })?;
+    let code = run(settings, InitArgs { parallel, accel })?;
     Ok((code != exit::OK).then_some(code))
 }

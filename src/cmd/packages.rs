@@ -19,6 +19,7 @@ pub fn install(settings: &Settings, args: PackagesArgs) -> Result<i32> {
         "install",
         Needs::Ready,
         usize::from(args.parallel),
+        args.accel,
         |layout, config, opts| {
             let changes = match config.distro.family {
                 Family::Deb => debinstall::install(layout, config, Some(&args.packages), opts)?,
@@ -35,6 +36,7 @@ pub fn update(settings: &Settings, args: UpdateArgs) -> Result<i32> {
         "update",
         Needs::Ready,
         usize::from(args.parallel),
+        args.accel,
         |layout, config, opts| {
             let changes = match config.distro.family {
                 Family::Deb => debinstall::install(layout, config, None, opts)?,
@@ -51,6 +53,7 @@ pub fn remove(settings: &Settings, args: PackagesArgs) -> Result<i32> {
         "remove",
         Needs::Ready,
         1,
+        None,
         |layout, config, opts| {
             match config.distro.family {
                 Family::Deb => debinstall::remove(layout, config, &args.packages, opts)?,
@@ -90,6 +93,7 @@ pub(super) fn change(
     what: &str,
     needs: Needs,
     parallel: usize,
+    accel: Option<brt::config::AccelMode>,
     f: impl FnOnce(&Layout, &Config, &Options) -> Result<String, InitError>,
 ) -> Result<i32> {
     let config = settings.config()?;
@@ -123,9 +127,15 @@ pub(super) fn change(
         interpreter,
         reporter: &bar,
         say: &say,
+        accel,
     };
     match f(&layout, &config, &opts) {
         Ok(msg) => {
+            // The root's package manager ran without fsync: one syncfs
+            // makes the changed root durable (init syncs its staging root).
+            if needs == Needs::Ready {
+                brt::root::sync_root(&layout.root())?;
+            }
             settings.info(msg);
             Ok(exit::OK)
         }

@@ -21,7 +21,9 @@ use toml::Value;
 pub(crate) use discover::levenshtein;
 pub use discover::{ConfigDirs, list};
 pub use error::{ConfigError, Origin};
-pub use schema::{Build, Config, DebRepo, Distro, Family, Install, Repo, RepoKind, RpmRepo};
+pub use schema::{
+    Accel, AccelMode, Build, Config, DebRepo, Distro, Family, Install, Repo, RepoKind, RpmRepo,
+};
 
 use schema::RawFile;
 

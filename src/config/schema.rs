@@ -24,6 +24,8 @@ pub struct Config {
     pub install: Install,
     pub repos: Vec<Repo>,
     pub build: Build,
+    /// Native helpers for emulated roots.
+    pub accel: Accel,
     /// rpm macros for builds, sorted by name.
     pub macros: BTreeMap<String, String>,
     /// Every file merged into this config, in merge order (the named file
@@ -140,6 +142,107 @@ impl Default for Build {
     }
 }
 
+/// How much of an emulated root's work runs natively (`[accel] mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccelMode {
+    /// Everything emulated, as the root's own programs.
+    Off,
+    /// Arch-neutral programs native.
+    Tools,
+    /// Tools, plus a native cross toolchain where its version equals the
+    /// root's compiler's exactly.
+    Auto,
+}
+
+impl std::str::FromStr for AccelMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<AccelMode, String> {
+        match s {
+            "off" => Ok(AccelMode::Off),
+            "tools" => Ok(AccelMode::Tools),
+            "auto" => Ok(AccelMode::Auto),
+            other => Err(format!(
+                "unknown accel mode `{other}`, expected `auto`, `tools` or `off`"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for AccelMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AccelMode::Off => "off",
+            AccelMode::Tools => "tools",
+            AccelMode::Auto => "auto",
+        })
+    }
+}
+
+/// `[accel]`: which programs of an emulated root run natively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accel {
+    /// `None`: each command's default (`auto` for init and install,
+    /// `tools` for builds).
+    pub mode: Option<AccelMode>,
+    /// Packages whose programs run natively (host-arch builds of the same
+    /// version).
+    pub tools: Vec<String>,
+    /// Program names that stay emulated although their package is listed:
+    /// what they print depends on the machine.
+    pub keep_emulated: Vec<String>,
+}
+
+impl Accel {
+    /// The documented defaults: arch-neutral programs whose output does not
+    /// depend on the machine they run on. Not `bash` (`$HOSTTYPE`), `make`
+    /// (`$(MAKE_HOST)`), `perl` (`%Config`), compilers, `dpkg` or `rpm`.
+    pub fn default_for(family: Family) -> Accel {
+        let tools: &[&str] = match family {
+            Family::Deb => &[
+                "dash",
+                "coreutils",
+                "sed",
+                "grep",
+                "mawk",
+                "gawk",
+                "findutils",
+                "diffutils",
+                "tar",
+                "gzip",
+                "xz-utils",
+                "bzip2",
+                "patch",
+                "m4",
+            ],
+            Family::Rpm => &[
+                "coreutils",
+                "sed",
+                "grep",
+                "gawk",
+                "findutils",
+                "diffutils",
+                "tar",
+                "gzip",
+                "xz",
+                "bzip2",
+                "patch",
+                "m4",
+            ],
+        };
+        Accel {
+            mode: None,
+            tools: tools.iter().map(|s| s.to_string()).collect(),
+            keep_emulated: [
+                "uname", "arch", "nproc", "hostid", "who", "users", "pinky", "stdbuf",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        }
+    }
+}
+
 impl Config {
     /// The arch in the distro family's own spelling.
     pub fn arch_name(&self) -> &'static str {
@@ -201,6 +304,11 @@ impl Config {
                 user: Some(e(&self.build.user)),
                 network: Some(self.build.network),
             }),
+            accel: Some(RawAccel {
+                mode: self.accel.mode,
+                tools: Some(self.accel.tools.iter().map(e).collect()),
+                keep_emulated: Some(self.accel.keep_emulated.iter().map(e).collect()),
+            }),
             // Keys are never expanded, so only values are escaped.
             macros: (!self.macros.is_empty())
                 .then(|| self.macros.iter().map(|(k, v)| (k.clone(), e(v))).collect()),
@@ -229,6 +337,8 @@ pub(crate) struct RawFile {
     pub repo: Option<Vec<RawRepo>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub build: Option<RawBuild>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accel: Option<RawAccel>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub macros: Option<BTreeMap<String, String>>,
 }
@@ -285,6 +395,17 @@ pub(crate) struct RawBuild {
     pub user: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawAccel {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<AccelMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_emulated: Option<Vec<String>>,
 }
 
 /// A string or a list of strings; always a list once read.
@@ -451,6 +572,15 @@ impl RawFile {
             build: Build {
                 user,
                 network: build.network.unwrap_or(false),
+            },
+            accel: {
+                let raw = self.accel.unwrap_or_default();
+                let default = Accel::default_for(vars.family);
+                Accel {
+                    mode: raw.mode,
+                    tools: raw.tools.unwrap_or(default.tools),
+                    keep_emulated: raw.keep_emulated.unwrap_or(default.keep_emulated),
+                }
             },
             macros: self.macros.unwrap_or_default(),
             sources,

@@ -183,6 +183,8 @@ pub fn install_into(
     };
     let mut changes = Changes::default();
     let mut downloads = Vec::new();
+    // dpkg cannot replace a file a native helper is bound over.
+    let mut replaced: Vec<&str> = remove.iter().map(String::as_str).collect();
     for &i in &chosen {
         let p = &all[i];
         match have.iter().find(|h| h.name == p.name) {
@@ -192,6 +194,7 @@ pub fn install_into(
                 .push(format!("{} {} -> {}", p.name, h.version, p.version)),
             None => changes.lines.push(format!("{} {}", p.name, p.version)),
         }
+        replaced.push(&p.name);
         downloads.push(universe.download(i));
     }
     let cache = PackageCache::new(&opts.cachedir);
@@ -220,8 +223,12 @@ pub fn install_into(
         .iter()
         .map(|d| (d.expected.sha256.clone(), d.label.clone()))
         .collect();
+    let target = Target {
+        helpers: target.helpers.without(&replaced),
+        ..target.clone()
+    };
     run_installer(
-        target,
+        &target,
         arch,
         "dpkg --install",
         INSTALL,

@@ -41,6 +41,20 @@ pub struct Options<'a> {
     pub reporter: &'a dyn Reporter,
     /// One line per phase, for the user.
     pub say: &'a dyn Fn(&str),
+    /// `--accel` (`None`: the config's, else the command's default).
+    pub accel: Option<crate::config::AccelMode>,
+}
+
+impl Options<'_> {
+    /// The accel mode in force: the command line's, the config's, or
+    /// `default` (the command's own).
+    pub fn accel_mode(
+        &self,
+        config: &Config,
+        default: crate::config::AccelMode,
+    ) -> crate::config::AccelMode {
+        self.accel.or(config.accel.mode).unwrap_or(default)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +150,8 @@ impl InitError {
 pub struct Target {
     pub root: PathBuf,
     pub log: PathBuf,
+    /// Native helpers for the commands run in the root.
+    pub helpers: crate::accel::Accel,
 }
 
 impl Target {
@@ -149,6 +165,7 @@ impl Target {
         Ok(Target {
             root: layout.root(),
             log: dir.join("root.log"),
+            helpers: Default::default(),
         })
     }
 }
@@ -467,11 +484,33 @@ fn init_steps(
         return Err(InitError::Interrupted);
     }
 
-    // 5. Configure under emulation with the root's own dpkg.
+    // 5. Configure under emulation with the root's own dpkg, arch-neutral
+    // programs native where they can be.
+    let emulated =
+        crate::arch::native(crate::arch::Arch::host(), config.arch) != crate::arch::Native::Yes;
+    let installed = chosen
+        .iter()
+        .map(|p| (p.name.clone(), p.version.clone()))
+        .collect();
+    let mode = opts.accel_mode(config, crate::config::AccelMode::Auto);
+    let accel = if emulated {
+        crate::accel::deb::prepare(config, mode, &staging.root(), &installed, opts)
+    } else {
+        crate::accel::for_root(config, mode, &staging.root(), false, opts)
+    };
+    run.timer.lap("accel");
+    accel.log(&mut run.root_log, opts.say, emulated);
     (opts.say)("running maintainer scripts with the root's dpkg");
     let order = preinst_order(&chosen, arch);
     let _ = run.root_log.flush();
-    configure(&staging.root(), arch, &order, opts, &run.root_log_path)?;
+    configure(
+        &staging.root(),
+        arch,
+        &order,
+        opts,
+        &run.root_log_path,
+        &accel,
+    )?;
     run.timer.lap("configure");
     if confined::interrupted() {
         return Err(InitError::Interrupted);
@@ -514,6 +553,18 @@ pub(crate) fn fetch_metadata(
     cachedir: &Path,
     refresh: bool,
 ) -> Result<Vec<AptIndex>, InitError> {
+    fetch_metadata_for(fetcher, config, cachedir, refresh, config.arch.deb)
+}
+
+/// The config's repositories' metadata for the Debian architecture `arch`
+/// (the root's, or the host's for the native helpers).
+pub(crate) fn fetch_metadata_for(
+    fetcher: &Fetcher,
+    config: &Config,
+    cachedir: &Path,
+    refresh: bool,
+    arch: &str,
+) -> Result<Vec<AptIndex>, InitError> {
     let mut indexes = Vec::new();
     for repo in config.repos.iter().filter(|r| r.enabled) {
         let RepoKind::Deb(deb) = &repo.kind else {
@@ -528,7 +579,7 @@ pub(crate) fn fetch_metadata(
             gpgcheck: repo.gpgcheck,
             refresh,
         };
-        indexes.push(metadata::load(fetcher, cachedir, &source, config.arch.deb)?);
+        indexes.push(metadata::load(fetcher, cachedir, &source, arch)?);
     }
     if indexes.is_empty() {
         return Err(InitError::NoRepo {
@@ -787,6 +838,7 @@ fn configure(
     order: &[String],
     opts: &Options,
     log: &Path,
+    accel: &crate::accel::Accel,
 ) -> Result<(), InitError> {
     let argv = sandbox::sh(CONFIGURE, order.iter().cloned());
     run_logged(
@@ -794,7 +846,7 @@ fn configure(
         arch,
         "dpkg --configure -a",
         argv,
-        Vec::new(),
+        accel.binds(),
         opts.interpreter.clone(),
         log,
     )
@@ -838,6 +890,9 @@ pub(crate) fn run_logged(
     spec.interpreter = interpreter;
     spec.binds = binds;
     spec.output = Some(log_file.as_raw_fd());
+    // What a failed step wrote is thrown away; a finished root is synced
+    // once (init before it is marked ready, `install` when it is done).
+    spec.nosync = true;
     let code = sandbox::run(&spec)?;
     if code != 0 {
         let tail = tail(log, 25);
@@ -877,12 +932,14 @@ pub(crate) fn run_installer(
         labels.push((path.clone(), label.clone()));
         args.push(path);
     }
+    let mut binds = vec![cache_bind(cache)];
+    binds.extend(target.helpers.binds());
     run_logged(
         &target.root,
         arch,
         step,
         sandbox::sh(script, args),
-        vec![cache_bind(cache)],
+        binds,
         opts.interpreter.clone(),
         &target.log,
     )

@@ -125,6 +125,13 @@ pub fn disk_usage(path: &Path) -> u64 {
 }
 
 /// `12.3 MiB` style.
+/// Flushes the filesystem holding `root` to disk (`syncfs(2)`): what ran
+/// in the root did so without fsync.
+pub fn sync_root(root: &Path) -> std::io::Result<()> {
+    let dir = fs_err::File::open(root)?;
+    nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&dir)).map_err(std::io::Error::from)
+}
+
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = bytes as f64;

@@ -151,6 +151,16 @@ fn command(spec: &Spec, io: &ChildIo, slave: Option<RawFd>) -> ! {
             let _ = nix::unistd::close(null);
         }
     }
+    // Before dropping privileges: installing a filter needs CAP_SYS_ADMIN.
+    if spec.nosync
+        && let Err(e) = sys::install_seccomp(&super::nosync::program())
+    {
+        fail(
+            &io.errors,
+            SETUP_FAILED,
+            &format!("install the nosync filter: {e}"),
+        );
+    }
     if let Some((uid, gid)) = spec.user {
         let gid = nix::unistd::Gid::from_raw(gid);
         let r = nix::unistd::setgroups(&[gid])

@@ -9,6 +9,7 @@
 
 mod exec;
 mod init;
+mod nosync;
 pub mod plan;
 mod pty;
 mod status;
@@ -72,6 +73,9 @@ pub struct Spec {
     /// Send the command's stdout and stderr to this open file (a log)
     /// instead of brt's, and give it `/dev/null` as stdin.
     pub output: Option<std::os::fd::RawFd>,
+    /// Make `fsync` and its kin succeed without syncing (init, install,
+    /// builds: what they write is thrown away if they fail).
+    pub nosync: bool,
 }
 
 impl Spec {
@@ -88,6 +92,7 @@ impl Spec {
             interpreter: None,
             pty: false,
             output: None,
+            nosync: false,
         }
     }
 }

@@ -264,3 +264,26 @@ pub fn set_disposition(sig: nix::sys::signal::Signal, ignore: bool) {
     // SAFETY: SIG_IGN/SIG_DFL are not functions; nothing can run unsafely.
     let _ = unsafe { signal(sig, h) };
 }
+
+/// Installs a seccomp filter on the calling process (inherited by its
+/// children and kept across exec). Needs CAP_SYS_ADMIN in the process's
+/// user namespace (brt is root there), so no `no_new_privs` is set and
+/// setuid programs in the root keep working.
+pub fn install_seccomp(prog: &[libc::sock_filter]) -> nix::Result<()> {
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `fprog` points at `prog`, which outlives the call; the kernel
+    // copies the program.
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER as libc::c_ulong,
+            &fprog as *const libc::sock_fprog as libc::c_ulong,
+            0,
+            0,
+        )
+    };
+    nix::errno::Errno::result(r).map(drop)
+}

@@ -509,6 +509,35 @@ fn wait_for_build_step(log: &Path) {
 const DEBIAN_POOL: &str = "http://deb.debian.org/debian/pool/main/h/hello";
 
 /// `hello` from the mirror's sources (the `.dsc` and the files it lists).
+/// After an accelerated init and builds, the root is what an emulated init
+/// makes: `dpkg -V` finds nothing changed, its programs are its own arch's,
+/// nothing of the helpers is in it, and a root made with `--accel off` from
+/// the same packages lists the same packages (`before`).
+fn accelerated_root_is_clean(brt: &Brt, r: &str, before: &str) {
+    let out = shell(brt, r, "dpkg -V; echo status $?");
+    assert_eq!(stdout(&out), "status 0\n", "{}", stderr(&out));
+    let root = brt.basedir().join(r).join("root");
+    for program in ["usr/bin/sed", "usr/bin/dash", "usr/bin/ls"] {
+        let bin = fs_err::read(root.join(program)).unwrap();
+        assert_eq!(
+            u16::from_le_bytes([bin[18], bin[19]]),
+            EM_AARCH64,
+            "{program}"
+        );
+    }
+    assert!(!root.join("dev/.brt-accel").exists());
+    assert!(!root.join("usr/lib/x86_64-linux-gnu").exists());
+    let off = brt.tmp.path().join("off.toml");
+    if !off.exists() {
+        fs_err::write(&off, "include = \"debian-bookworm-arm64.toml\"\n").unwrap();
+        let out = brt.run(&["-r", off.to_str().unwrap(), "init", "--accel", "off"]);
+        assert_ok(&out, "init --accel off");
+        assert!(stderr(&out).contains("accel off"), "{}", stderr(&out));
+    }
+    let listed = stdout(&shell(brt, off.to_str().unwrap(), "dpkg-query -W | sort"));
+    assert_eq!(listed, before);
+}
+
 fn hello_source(dir: &Path) -> PathBuf {
     fs_err::create_dir_all(dir).unwrap();
     let client = reqwest::blocking::Client::new();
@@ -557,9 +586,32 @@ fn debian_hello_from_the_mirror() {
         "{}",
         stderr(&out)
     );
-    assert_ok(&brt.run(&["-r", r, "init"]), "init");
+    // init runs its maintainer scripts with native helpers (accel auto).
+    let out = brt.run(&["-r", r, "init"]);
+    assert_ok(&out, "init");
+    assert!(
+        stderr(&out).contains("accel auto: ") && stderr(&out).contains(" programs native"),
+        "{}",
+        stderr(&out)
+    );
+    // bookworm's x86_64 cross gcc is built from gcc-12 12.2.0-14, the
+    // root's gcc-12 is 12.2.0-14+deb12u1: the toolchain tier is refused,
+    // with both versions named (unless a point release makes them equal).
+    let root_log = fs_err::read_to_string(brt.basedir().join(r).join("result/root.log")).unwrap();
+    let refused = root_log
+        .lines()
+        .find(|l| l.contains("no native cross toolchain"));
+    match refused {
+        Some(line) => assert!(
+            line.contains("is built from gcc-12 12.2.0-14,")
+                && line.contains("the root has gcc-12 12.2.0-14+deb12u1"),
+            "{line}"
+        ),
+        None => assert!(root_log.contains(" cc1 "), "{root_log}"),
+    }
     let dsc = hello_source(&brt.tmp.path().join("src"));
     let before = stdout(&shell(&brt, r, "dpkg-query -W | sort"));
+    accelerated_root_is_clean(&brt, r, &before);
     let result = brt.tmp.path().join("result");
     let out = brt
         .cmd()
@@ -569,6 +621,12 @@ fn debian_hello_from_the_mirror() {
         .output()
         .unwrap();
     assert_ok(&out, "build hello");
+    // Builds use the native tools by default; the build log says which.
+    let log = fs_err::read_to_string(result.join("build.log")).unwrap();
+    assert!(log.contains("brt: accel tools: "), "{log}");
+    for program in [" sed ", " grep ", " m4 ", " dash "] {
+        assert!(log.contains(program), "{program} not native: {log}");
+    }
     let names: Vec<String> = fs_err::read_dir(&result)
         .unwrap()
         .flatten()
@@ -606,8 +664,29 @@ fn debian_hello_from_the_mirror() {
     let installed = fs_err::read_to_string(result.join("installed_pkgs.log")).unwrap();
     assert!(installed.contains("debhelper "), "{installed}");
 
-    // The ready root did not get the build dependencies.
+    // Fidelity: the same build with everything emulated gives the same
+    // packages, byte for byte.
+    let off = brt.tmp.path().join("result-off");
+    let out = brt
+        .cmd()
+        .args(["-r", r, "build", "--accel", "off", "--resultdir"])
+        .arg(&off)
+        .arg(&dsc)
+        .output()
+        .unwrap();
+    assert_ok(&out, "build hello --accel off");
+    assert!(stderr(&out).contains("accel off: everything emulated"));
+    for deb in ["hello_2.10-3_arm64.deb", "hello-dbgsym_2.10-3_arm64.deb"] {
+        let (a, b) = (
+            fs_err::read(result.join(deb)).unwrap(),
+            fs_err::read(off.join(deb)).unwrap(),
+        );
+        assert!(a == b, "{deb} differs between --accel tools and off");
+    }
+
+    // The ready root did not get the build dependencies, nor a helper.
     assert_eq!(stdout(&shell(&brt, r, "dpkg-query -W | sort")), before);
+    accelerated_root_is_clean(&brt, r, &before);
     assert!(mounts_below(brt.tmp.path()).is_empty());
 
     // It runs in the root once installed.
@@ -640,4 +719,115 @@ fn debian_hello_from_the_mirror() {
         "{}",
         stderr(&out)
     );
+}
+
+/// A small native Debian source package with C and C++ code, made with the
+/// host's `dpkg-source`: what the toolchain tier compiles and links.
+fn cc_source(dir: &Path) -> PathBuf {
+    let src = dir.join("brt-cc-1.0");
+    let files = [
+        (
+            "hello.c",
+            "#include <stdio.h>\nint twice(int);\nstatic int fib(int n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }\nint main(void) { printf(\"brt-cc %d %d\\n\", fib(20), twice(21)); return 0; }\n",
+        ),
+        (
+            "util.cc",
+            "#include <vector>\n#include <numeric>\nextern \"C\" int twice(int x) { std::vector<int> v(2, x); return std::accumulate(v.begin(), v.end(), 0); }\n",
+        ),
+        (
+            "Makefile",
+            "all: brt-cc\nbrt-cc: hello.o util.o\n\t$(CXX) $(LDFLAGS) -o $@ hello.o util.o\nhello.o: hello.c\n\t$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<\nutil.o: util.cc\n\t$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c -o $@ $<\ninstall:\n\tinstall -D -m755 brt-cc $(DESTDIR)/usr/bin/brt-cc\n",
+        ),
+        (
+            "debian/control",
+            "Source: brt-cc\nSection: misc\nPriority: optional\nMaintainer: brt <brt@example.org>\nBuild-Depends: debhelper-compat (= 13)\nStandards-Version: 4.6.2\n\nPackage: brt-cc\nArchitecture: any\nDepends: ${shlibs:Depends}, ${misc:Depends}\nDescription: brt toolchain test\n A C and C++ program built by brt's tests.\n",
+        ),
+        ("debian/rules", "#!/usr/bin/make -f\n%:\n\tdh $@\n"),
+        (
+            "debian/changelog",
+            "brt-cc (1.0) unstable; urgency=medium\n\n  * Test package.\n\n -- brt <brt@example.org>  Sat, 05 Dec 2026 00:00:00 +0000\n",
+        ),
+        ("debian/source/format", "3.0 (native)\n"),
+    ];
+    for (name, text) in files {
+        let path = src.join(name);
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(&path, text).unwrap();
+    }
+    use std::os::unix::fs::PermissionsExt;
+    fs_err::set_permissions(
+        src.join("debian/rules"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let out = Command::new("dpkg-source")
+        .args(["-b", "brt-cc-1.0"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "dpkg-source: {}", stderr(&out));
+    dir.join("brt-cc_1.0.dsc")
+}
+
+/// The toolchain tier where the distribution's x86_64 cross compiler is
+/// built from exactly the root's gcc (Debian trixie arm64): cc1, cc1plus,
+/// as and ld run natively, and the package is the one an all-emulated
+/// build makes, byte for byte.
+#[test]
+fn debian_toolchain_tier_is_byte_identical() {
+    require_root();
+    let _binfmt = BinfmtSnapshot::take();
+    let brt = Brt::new();
+    let r = "debian-trixie-arm64";
+    let dsc = cc_source(brt.tmp.path());
+    let build = |mode: &str| {
+        let result = brt.tmp.path().join(format!("result-{mode}"));
+        let out = brt
+            .cmd()
+            .args(["-r", r, "build", "--accel", mode, "--resultdir"])
+            .arg(&result)
+            .arg(&dsc)
+            .output()
+            .unwrap();
+        assert_ok(&out, &format!("build --accel {mode}"));
+        let log = fs_err::read_to_string(result.join("build.log")).unwrap();
+        (result, log)
+    };
+    let (auto, log) = build("auto");
+    let native = log
+        .lines()
+        .find_map(|l| l.strip_prefix("brt: native: "))
+        .unwrap_or_else(|| panic!("no native programs: {log}"));
+    let native: Vec<&str> = native.split(' ').collect();
+    for program in [
+        "cc1",
+        "cc1plus",
+        "aarch64-linux-gnu-as",
+        "aarch64-linux-gnu-ld.bfd",
+    ] {
+        assert!(native.contains(&program), "{program} not native: {log}");
+    }
+    let (off, _) = build("off");
+    for deb in ["brt-cc_1.0_arm64.deb", "brt-cc-dbgsym_1.0_arm64.deb"] {
+        let (a, b) = (
+            fs_err::read(auto.join(deb)).unwrap(),
+            fs_err::read(off.join(deb)).unwrap(),
+        );
+        assert!(a == b, "{deb} differs between --accel auto and off");
+    }
+    // The package works in the root.
+    let out = brt
+        .cmd()
+        .args(["-r", r, "copyin"])
+        .arg(auto.join("brt-cc_1.0_arm64.deb"))
+        .arg("/tmp/")
+        .output()
+        .unwrap();
+    assert_ok(&out, "copyin");
+    let out = shell(
+        &brt,
+        r,
+        "dpkg -i /tmp/brt-cc_1.0_arm64.deb >/dev/null && brt-cc",
+    );
+    assert_eq!(stdout(&out), "brt-cc 6765 42\n", "{}", stderr(&out));
 }

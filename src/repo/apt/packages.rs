@@ -43,6 +43,9 @@ pub struct DebPackage {
     pub sha256: String,
     /// `Installed-Size`, in KiB.
     pub installed_size: Option<u64>,
+    /// `Built-Using` as written (`gcc-14 (= 14.2.0-19)`): what a cross
+    /// compiler was built from.
+    pub built_using: Option<String>,
 }
 
 impl DebPackage {
@@ -517,6 +520,7 @@ impl DebPackage {
         let mut size = None;
         let mut sha256 = None;
         let mut installed_size = None;
+        let mut built_using = None;
         // One pass over the fields; names compared case-insensitively.
         for f in &p.fields {
             let slot = match f.name.len() {
@@ -537,6 +541,7 @@ impl DebPackage {
                 10 if f.name.eq_ignore_ascii_case("Multi-Arch") => &mut multi_arch,
                 10 if f.name.eq_ignore_ascii_case("Recommends") => &mut recommends,
                 11 if f.name.eq_ignore_ascii_case("Pre-Depends") => &mut pre_depends,
+                11 if f.name.eq_ignore_ascii_case("Built-Using") => &mut built_using,
                 12 if f.name.eq_ignore_ascii_case("Architecture") => &mut architecture,
                 14 if f.name.eq_ignore_ascii_case("Installed-Size") => &mut installed_size,
                 _ => continue,
@@ -672,6 +677,7 @@ impl DebPackage {
             size,
             sha256: sha_field.value.to_ascii_lowercase(),
             installed_size,
+            built_using: built_using.map(|f| f.value.to_string()),
         })
     }
 }

@@ -1,0 +1,609 @@
+//! The helper layer of a Debian-family root: the host-arch (`amd64`)
+//! packages of the same suite, from the same signed repositories, at
+//! exactly the versions the root has installed.
+//!
+//! 1. The config's `accel.tools` packages that the root has installed are
+//!    looked up in the suite's host-arch index at the root's version; their
+//!    dependencies (shared libraries) are resolved there too.
+//! 2. They are downloaded into the package cache, checked like any package.
+//! 3. The layer is made once per package set (`CACHEDIR/accel-v1/KEY/`) by
+//!    reading the `.deb`s natively: the libraries of the multiarch dir go to
+//!    `lib/`, each ELF program of a tools package to `bin/`, patched
+//!    (`patchelf`) to use the layer's loader and libraries. Names in the
+//!    layer are brt's own (the package path's basename), so a package
+//!    cannot make brt write anywhere else.
+//! 4. For each use, the root's paths are resolved inside the root, and the
+//!    root's `C.UTF-8` locale data must be the host arch's byte for byte
+//!    (it is not for 32-bit or big-endian roots).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+
+use super::{Accel, CACHE_DIR, IN_SANDBOX, Layer, Mode, Program};
+use crate::arch::Arch;
+use crate::config::Config;
+use crate::fetch::{Fetcher, PackageCache};
+use crate::repo::apt::DebPackage;
+use crate::resolve::deb::{DebRequest, resolve};
+use crate::resolve::debver::DebVersion;
+use crate::root::confined;
+use crate::root::debstrap::{Options, Universe, fetch_metadata_for, fill_cache};
+use crate::unpack::deb::read_deb;
+
+/// What a host-arch package brings.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Kind {
+    /// Arch-neutral programs (`accel.tools`), and a cross binutils: its
+    /// programs stand in for the root's at the same paths.
+    Tool,
+    /// A cross compiler package: [`COMPILER_PARTS`] stand in for the root's
+    /// compiler's.
+    Compiler { triplet: String, major: String },
+}
+
+/// The parts of a cross compiler that run natively: the compilers proper,
+/// and the linker plugin that a native `ld` loads.
+const COMPILER_PARTS: &[&str] = &["cc1", "cc1plus", "lto1", "liblto_plugin.so"];
+
+/// Where programs may be, in a package's paths.
+const PROGRAM_DIRS: &[&str] = &["bin", "sbin", "usr/bin", "usr/sbin"];
+/// The root's locale data that native programs read (LANG=C.UTF-8).
+const LOCALE_DIR: &str = "usr/lib/locale/C.utf8";
+
+/// What the layer holds, written last when it is made.
+#[derive(Debug, Serialize, Deserialize)]
+struct Manifest {
+    /// Package, path as the package ships it (`/bin/sed`), file in the layer.
+    programs: Vec<(String, String, String)>,
+    packages: Vec<String>,
+    /// Path below [`LOCALE_DIR`] → SHA-256, from the host-arch libc.
+    locale: BTreeMap<String, String>,
+}
+
+/// The helpers for a root that has `installed` (name → version), in
+/// `root`; everything emulated, with the reason, when they cannot be had.
+pub fn prepare(
+    config: &Config,
+    mode: Mode,
+    root: &Path,
+    installed: &HashMap<String, DebVersion>,
+    opts: &Options,
+) -> Accel {
+    if mode == Mode::Off {
+        return Accel {
+            mode: Some(mode),
+            ..Accel::default()
+        };
+    }
+    match layer(config, mode, root, installed, opts) {
+        Ok((layer, notes)) => {
+            if let Err(why) = super::probe(root, &layer, opts.interpreter.clone()) {
+                return Accel::emulated(mode, why);
+            }
+            Accel {
+                mode: Some(mode),
+                layer: Some(layer),
+                notes,
+            }
+        }
+        Err(why) => Accel::emulated(mode, why),
+    }
+}
+
+/// The layer, and notes on tools left emulated; or why there is none.
+fn layer(
+    config: &Config,
+    mode: Mode,
+    root: &Path,
+    installed: &HashMap<String, DebVersion>,
+    opts: &Options,
+) -> Result<(Layer, Vec<String>), String> {
+    let host = Arch::host();
+    let mut notes = Vec::new();
+    let tools: Vec<&String> = config
+        .accel
+        .tools
+        .iter()
+        .filter(|t| installed.contains_key(*t))
+        .collect();
+    if tools.is_empty() {
+        return Err("none of the `accel.tools` packages is installed in the root".into());
+    }
+    let fetcher = Fetcher::new(opts.offline);
+    let mut indexes = fetch_metadata_for(&fetcher, config, &opts.cachedir, false, host.deb)
+        .map_err(|e| format!("no {} index of the root's repositories: {e}", host.deb))?;
+    let universe = Universe::new(&mut indexes);
+    let mut pins = Vec::new();
+    for tool in tools {
+        let version = &installed[tool];
+        let found = universe
+            .packages
+            .iter()
+            .any(|p| &p.name == tool && &p.version == version && p.architecture == host.deb);
+        if found {
+            pins.push(format!("{tool}={version}"));
+        } else {
+            notes.push(format!(
+                "`{tool}` stays emulated: the repositories have no {} build of {version}",
+                host.deb
+            ));
+        }
+    }
+    let mut kinds: HashMap<String, Kind> = pins
+        .iter()
+        .map(|p| (p.split('=').next().unwrap_or(p).to_string(), Kind::Tool))
+        .collect();
+    if mode == Mode::Auto {
+        match toolchain(config, installed, &universe.packages, host) {
+            Ok(found) => {
+                for (name, version, kind) in found {
+                    pins.push(format!("{name}={version}"));
+                    kinds.insert(name, kind);
+                }
+            }
+            Err(why) => notes.push(why),
+        }
+    }
+    if pins.is_empty() {
+        return Err(notes.join("; "));
+    }
+    let mut packages = pins.clone();
+    // The host-arch libc ships the locale data compared with the root's.
+    packages.push("libc-bin".into());
+    let request = DebRequest {
+        arch: host.deb,
+        packages,
+        ..DebRequest::default()
+    };
+    let chosen = resolve(&universe.packages, &request)
+        .map_err(|e| format!("the {} tools cannot be resolved: {e}", host.deb))?;
+    let downloads: Vec<_> = chosen.iter().map(|&i| universe.download(i)).collect();
+    let cache = PackageCache::new(&opts.cachedir);
+    fill_cache(fetcher, &cache, &downloads, opts)
+        .map_err(|e| format!("the {} tools cannot be downloaded: {e}", host.deb))?;
+    let chosen: Vec<&DebPackage> = chosen.iter().map(|&i| &universe.packages[i]).collect();
+    let manifest_dir = made(config, &chosen, &kinds, &cache, &opts.cachedir, host)?;
+    let manifest: Manifest = serde_json::from_slice(
+        &fs_err::read(manifest_dir.join("manifest.json")).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| format!("the helper layer's manifest is unreadable: {e}"))?;
+    let (locale, paths) = in_root(root, &manifest)?;
+    if locale != manifest.locale {
+        return Err(format!(
+            "the root's C.UTF-8 locale data differ from {}'s (another word size or byte order), which native programs would misread",
+            host.deb
+        ));
+    }
+    let programs = manifest
+        .programs
+        .iter()
+        .zip(paths)
+        .filter_map(|((package, _, file), path)| {
+            Some(Program {
+                package: package.clone(),
+                path: path?,
+                file: manifest_dir.join(file),
+            })
+        })
+        .collect();
+    Ok((
+        Layer {
+            dir: manifest_dir,
+            programs,
+            packages: manifest.packages,
+        },
+        notes,
+    ))
+}
+
+/// The layer's dir for this package set, made if missing.
+fn made(
+    config: &Config,
+    chosen: &[&DebPackage],
+    kinds: &HashMap<String, Kind>,
+    cache: &PackageCache,
+    cachedir: &Path,
+    host: &Arch,
+) -> Result<PathBuf, String> {
+    let mut key = sha2::Sha256::new();
+    key.update(format!("{CACHE_DIR} {IN_SANDBOX} {}\n", host.deb));
+    let mut sums: Vec<&str> = chosen.iter().map(|p| p.sha256.as_str()).collect();
+    sums.sort_unstable();
+    let mut tool_list: Vec<(&String, &Kind)> = kinds.iter().collect();
+    tool_list.sort_unstable();
+    let keep = &config.accel.keep_emulated;
+    key.update(format!("{sums:?}\n{tool_list:?}\n{keep:?}\n"));
+    let key = hex::encode(key.finalize());
+    let dir = cachedir.join(CACHE_DIR).join(&key[..32]);
+    if dir.join("manifest.json").exists() {
+        return Ok(dir);
+    }
+    let which = Command::new("patchelf").arg("--version").output();
+    if !which.is_ok_and(|o| o.status.success()) {
+        return Err(
+            "`patchelf` is not installed on the host (apt-get install patchelf / dnf install patchelf)"
+                .into(),
+        );
+    }
+    let tmp = cachedir
+        .join(CACHE_DIR)
+        .join(format!(".{}.tmp-{}", &key[..32], std::process::id()));
+    let _ = fs_err::remove_dir_all(&tmp);
+    let result = make(chosen, kinds, keep, cache, &tmp, host)
+        .and_then(|()| fs_err::rename(&tmp, &dir).map_err(|e| e.to_string()));
+    if result.is_err() {
+        let _ = fs_err::remove_dir_all(&tmp);
+        // Another brt may have made it meanwhile.
+        if dir.join("manifest.json").exists() {
+            return Ok(dir);
+        }
+    }
+    result.map(|()| dir)
+}
+
+/// Makes the layer in `dir` from the cached packages.
+fn make(
+    chosen: &[&DebPackage],
+    kinds: &HashMap<String, Kind>,
+    keep: &[String],
+    cache: &PackageCache,
+    dir: &Path,
+    host: &Arch,
+) -> Result<(), String> {
+    let io_err = |what: &str, e: io::Error| format!("cannot make the helper layer ({what}): {e}");
+    for sub in ["lib", "bin"] {
+        fs_err::create_dir_all(dir.join(sub)).map_err(|e| io_err("create", e))?;
+    }
+    let mut manifest = Manifest {
+        programs: Vec::new(),
+        packages: Vec::new(),
+        locale: BTreeMap::new(),
+    };
+    for p in chosen {
+        manifest.packages.push(format!("{} {}", p.name, p.version));
+        let file = fs_err::File::open(cache.path(&p.sha256)).map_err(|e| io_err("open", e))?;
+        let kind = kinds.get(&p.name);
+        let read = read_deb(io::BufReader::new(file), |_, data| {
+            take_files(data, &p.name, kind, keep, host, dir, &mut manifest)
+        });
+        read.map_err(|e| format!("cannot read `{} {}`: {e}", p.name, p.version))?;
+    }
+    let lib_dir = format!("{IN_SANDBOX}/lib");
+    for (_, _, file) in &manifest.programs {
+        patch(&dir.join(file), &lib_dir)?;
+    }
+    let text = serde_json::to_vec_pretty(&manifest).expect("the manifest serializes");
+    let mut f = fs_err::File::create(dir.join("manifest.json")).map_err(|e| io_err("write", e))?;
+    f.write_all(&text).map_err(|e| io_err("write", e))
+}
+
+/// Takes from one package's data what the layer needs.
+fn take_files(
+    data: &mut dyn Read,
+    package: &str,
+    kind: Option<&Kind>,
+    keep: &[String],
+    host: &Arch,
+    dir: &Path,
+    manifest: &mut Manifest,
+) -> io::Result<()> {
+    let tool = kind;
+    let triplet = multiarch(host.deb);
+    let mut archive = tar::Archive::new(data);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let raw = entry.path()?.to_string_lossy().into_owned();
+        let path = raw.trim_start_matches("./").trim_start_matches('/');
+        let Some((parent, name)) = path.rsplit_once('/') else {
+            continue;
+        };
+        if name.is_empty() || name == ".." || name == "." || parent.split('/').any(|c| c == "..") {
+            continue;
+        }
+        let kind = entry.header().entry_type();
+        let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
+        let lib_parent = parent
+            .strip_prefix("usr/")
+            .unwrap_or(parent)
+            .strip_prefix("lib/")
+            .is_some_and(|t| t == triplet);
+        if lib_parent {
+            let dest = dir.join("lib").join(name);
+            if kind.is_file() {
+                write_file(&mut entry, &dest, mode)?;
+            } else if kind.is_symlink() {
+                let target = entry.link_name()?.unwrap_or_default().into_owned();
+                // Links within the dir (`libz.so.1 -> libz.so.1.2.13`), or
+                // to it by absolute path, become links by name.
+                let t = target.to_string_lossy();
+                let base = t.rsplit('/').next().unwrap_or(&t);
+                let local = !t.contains('/') || t.contains(&format!("/{triplet}/"));
+                if local && !base.is_empty() && base != ".." {
+                    let _ = fs_err::remove_file(&dest);
+                    std::os::unix::fs::symlink(base, &dest)?;
+                }
+            }
+        } else if let Some(rel) = path.strip_prefix(&format!("{LOCALE_DIR}/")) {
+            if kind.is_file() {
+                let mut h = sha2::Sha256::new();
+                io::copy(&mut entry, &mut h)?;
+                manifest
+                    .locale
+                    .insert(rel.to_string(), hex::encode(h.finalize()));
+            }
+        } else if let Some(Kind::Compiler { triplet, major }) = tool {
+            // The cross compiler's own programs, where the root's native
+            // compiler has them; the driver, collect2 and lto-wrapper stay
+            // emulated (their search paths are compiled in).
+            let cross = format!("usr/libexec/gcc-cross/{triplet}/{major}");
+            if parent == cross && COMPILER_PARTS.contains(&name) && kind.is_file() {
+                let root_path = format!("/usr/libexec/gcc/{triplet}/{major}/{name}");
+                take_program(&mut entry, package, &root_path, host, dir, manifest)?;
+            }
+        } else if tool.is_some()
+            && PROGRAM_DIRS.contains(&parent)
+            && kind.is_file()
+            && mode & 0o111 != 0
+            && !keep.iter().any(|k| k == name)
+        {
+            take_program(
+                &mut entry,
+                package,
+                &format!("/{path}"),
+                host,
+                dir,
+                manifest,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies a host-arch ELF file into the layer as the stand-in for
+/// `root_path`; anything else is skipped.
+fn take_program(
+    entry: &mut dyn Read,
+    package: &str,
+    root_path: &str,
+    host: &Arch,
+    dir: &Path,
+    manifest: &mut Manifest,
+) -> io::Result<()> {
+    let mut head = Vec::new();
+    entry.take(64).read_to_end(&mut head)?;
+    if head.len() < 20 || !head.starts_with(b"\x7fELF") || !host.matches_elf(&head) {
+        return Ok(());
+    }
+    let (parent, name) = root_path.rsplit_once('/').unwrap_or(("", root_path));
+    let file = format!(
+        "bin/{}/{name}",
+        parent.trim_start_matches('/').replace('/', "_")
+    );
+    let dest = dir.join(&file);
+    fs_err::create_dir_all(dest.parent().expect("bin/DIR/NAME has a parent"))?;
+    let mut out = fs_err::File::create(&dest)?;
+    out.write_all(&head)?;
+    io::copy(entry, &mut out)?;
+    out.set_permissions(std::fs::Permissions::from_mode(0o755))?;
+    manifest
+        .programs
+        .push((package.to_string(), root_path.to_string(), file));
+    Ok(())
+}
+
+fn write_file(from: &mut dyn Read, dest: &Path, mode: u32) -> io::Result<()> {
+    let _ = fs_err::remove_file(dest);
+    let mut out = fs_err::File::create(dest)?;
+    io::copy(from, &mut out)?;
+    out.set_permissions(std::fs::Permissions::from_mode(mode & 0o755))
+}
+
+/// A Debian architecture's multiarch triplet.
+fn multiarch(deb: &str) -> &'static str {
+    match deb {
+        "amd64" => "x86_64-linux-gnu",
+        "arm64" => "aarch64-linux-gnu",
+        "ppc64el" => "powerpc64le-linux-gnu",
+        "s390x" => "s390x-linux-gnu",
+        "riscv64" => "riscv64-linux-gnu",
+        "armhf" => "arm-linux-gnueabihf",
+        _ => "unknown-linux-gnu",
+    }
+}
+
+/// Points a program at the layer's loader and libraries. A static program
+/// (no interpreter) is left as it is.
+fn patch(file: &Path, lib_dir: &str) -> Result<(), String> {
+    let out = Command::new("patchelf")
+        .arg("--print-interpreter")
+        .arg(file)
+        .output()
+        .map_err(|e| format!("cannot run `patchelf`: {e}"))?;
+    if !out.status.success() {
+        return Ok(());
+    }
+    let interp = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let loader = interp.rsplit('/').next().unwrap_or_default();
+    let out = Command::new("patchelf")
+        .arg("--set-interpreter")
+        .arg(format!("{lib_dir}/{loader}"))
+        .arg("--force-rpath")
+        .arg("--set-rpath")
+        .arg(lib_dir)
+        .arg(file)
+        .output()
+        .map_err(|e| format!("cannot run `patchelf`: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`patchelf` failed on `{}`: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+/// Reads, confined to the root: the digests of its `C.UTF-8` locale files,
+/// and where each program of the manifest is (symlinks resolved inside the
+/// root), if it is a regular file there with the same name.
+#[allow(clippy::type_complexity)]
+fn in_root(
+    root: &Path,
+    manifest: &Manifest,
+) -> Result<(BTreeMap<String, String>, Vec<Option<PathBuf>>), String> {
+    let paths: Vec<String> = manifest.programs.iter().map(|p| p.1.clone()).collect();
+    let names: Vec<String> = manifest.locale.keys().cloned().collect();
+    let (child, mut pipe) = confined::spawn_writer(root, move |mut out| {
+        for name in &names {
+            let digest = fs_err::File::open(Path::new("/").join(LOCALE_DIR).join(name))
+                .and_then(|mut f| {
+                    let mut h = sha2::Sha256::new();
+                    io::copy(&mut f, &mut h)?;
+                    Ok(hex::encode(h.finalize()))
+                })
+                .unwrap_or_default();
+            writeln!(out, "L\t{name}\t{digest}")?;
+        }
+        for path in &paths {
+            let found = fs_err::canonicalize(path)
+                .ok()
+                .filter(|c| c.file_name() == Path::new(path).file_name())
+                .filter(|c| c.symlink_metadata().is_ok_and(|m| m.is_file()));
+            match found {
+                Some(c) => writeln!(out, "P\t{}", c.display())?,
+                None => writeln!(out, "P\t")?,
+            }
+        }
+        Ok(())
+    })
+    .map_err(|e| format!("cannot look into the root: {e}"))?;
+    let mut text = String::new();
+    let read = pipe.read_to_string(&mut text);
+    child
+        .wait()
+        .map_err(|e| format!("cannot look into the root: {e}"))?;
+    read.map_err(|e| format!("cannot look into the root: {e}"))?;
+    let mut locale = BTreeMap::new();
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let mut parts = line.split('\t');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("L"), Some(name), Some(digest)) => {
+                locale.insert(name.to_string(), digest.to_string());
+            }
+            (Some("P"), Some(p), None) => {
+                found.push((!p.is_empty()).then(|| PathBuf::from(p)));
+            }
+            _ => {}
+        }
+    }
+    Ok((locale, found))
+}
+
+/// The native cross toolchain for the root's compilers, where one exists
+/// whose version is exactly the root's: for each `gcc-N` in the root, the
+/// host-arch `cpp-N-TRIPLET`, `gcc-N-TRIPLET` and `g++-N-TRIPLET` (built
+/// from `gcc-N` of the root's version, says `Built-Using`) and
+/// `binutils-TRIPLET` of the root's version (a native `ld` needs the
+/// compiler's native linker plugin, so binutils go only with the compiler).
+/// Returns (package, version, kind) to pin, or why not, with both versions.
+fn toolchain(
+    config: &Config,
+    installed: &HashMap<String, DebVersion>,
+    universe: &[DebPackage],
+    host: &Arch,
+) -> Result<Vec<(String, String, Kind)>, String> {
+    let triplet = multiarch(config.arch.deb);
+    let find = |name: &str| {
+        universe
+            .iter()
+            .filter(|p| p.name == name && p.architecture == host.deb)
+            .max_by(|a, b| a.version.cmp(&b.version))
+    };
+    let mut majors: Vec<&str> = installed
+        .keys()
+        .filter_map(|n| n.strip_prefix("gcc-"))
+        .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))
+        .collect();
+    majors.sort_unstable();
+    let Some(major) = majors.last().copied() else {
+        return Err("no native cross toolchain: the root has no `gcc-N` package".into());
+    };
+    let gcc = &installed[&format!("gcc-{major}")];
+    let mut out = Vec::new();
+    for part in ["cpp", "gcc", "g++"] {
+        let name = format!("{part}-{major}-{triplet}");
+        if part == "g++" && !installed.contains_key(&format!("g++-{major}")) {
+            continue;
+        }
+        let Some(cross) = find(&name) else {
+            return Err(format!(
+                "no native cross toolchain: the repositories have no {} `{name}`",
+                host.deb
+            ));
+        };
+        let built_from = built_using(cross, &format!("gcc-{major}"));
+        if built_from.as_deref() != Some(gcc.as_str()) {
+            return Err(format!(
+                "no native cross toolchain: `{name}` {} is built from gcc-{major} {}, the root has gcc-{major} {gcc}; versions must match exactly",
+                cross.version,
+                built_from.as_deref().unwrap_or("(unknown)")
+            ));
+        }
+        let kind = Kind::Compiler {
+            triplet: triplet.to_string(),
+            major: major.to_string(),
+        };
+        out.push((name, cross.version.to_string(), kind));
+    }
+    let binutils = format!("binutils-{triplet}");
+    match (installed.get(&binutils), find(&binutils)) {
+        (Some(have), Some(cross)) if &cross.version == have => {
+            out.push((binutils, have.to_string(), Kind::Tool));
+        }
+        (have, cross) => {
+            return Err(format!(
+                "no native cross toolchain: the root has `{binutils}` {}, the repositories' {} build is {}; versions must match exactly",
+                have.map_or("(none)".into(), |v| v.to_string()),
+                host.deb,
+                cross.map_or("(none)".into(), |p| p.version.to_string())
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The version of `source` in a `Built-Using` field: `gcc-14 (= 14.2.0-19)`.
+fn built_using(p: &DebPackage, source: &str) -> Option<String> {
+    p.built_using.as_deref()?.split(',').find_map(|item| {
+        let (name, rest) = item.trim().split_once(' ')?;
+        let version = rest.trim().strip_prefix("(=")?.trim_end_matches(')').trim();
+        (name == source).then(|| version.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_using_names_the_compiler_source_version() {
+        let text = "Package: cpp-14-aarch64-linux-gnu\nVersion: 14.2.0-19cross1\nArchitecture: amd64\nBuilt-Using: binutils (= 2.44-3), gcc-14 (= 14.2.0-19)\nFilename: x.deb\nSize: 1\nSHA256: 0000000000000000000000000000000000000000000000000000000000000000\n";
+        let p = &crate::repo::apt::parse_packages(text, "test").unwrap()[0];
+        assert_eq!(built_using(p, "gcc-14").as_deref(), Some("14.2.0-19"));
+        assert_eq!(built_using(p, "binutils").as_deref(), Some("2.44-3"));
+        assert_eq!(built_using(p, "gcc-12"), None);
+    }
+
+    #[test]
+    fn multiarch_triplets() {
+        assert_eq!(multiarch("arm64"), "aarch64-linux-gnu");
+        assert_eq!(multiarch("amd64"), "x86_64-linux-gnu");
+    }
+}

@@ -1,0 +1,261 @@
+//! Native helpers for emulated roots (`accel`): x86_64 builds of
+//! arch-neutral programs (shells, coreutils, sed, grep, …), taken from the
+//! same distribution release as the root and of exactly the versions the
+//! root has installed, run natively where the root's own would run under
+//! qemu. The output of such a program does not depend on the machine it
+//! runs on, so the root's packages come out byte for byte the same, only
+//! sooner.
+//!
+//! The helpers never enter a root. They live in a layer in the cache
+//! (`CACHEDIR/accel-v1/KEY/`), and a sandbox that uses them gets:
+//! - the layer bound read-only at [`IN_SANDBOX`], inside the sandbox's own
+//!   `/dev` tmpfs, so not even a mount point is created in the root: the
+//!   native loader at `IN_SANDBOX/ld.so` and the native libraries in
+//!   `IN_SANDBOX/lib`, which each helper names as its interpreter and
+//!   `DT_RPATH` (patched into the layer's copy, never into the root);
+//! - each helper bound read-only over the root's program at the same path.
+//!
+//! Neither the package database nor any file of the root changes, so
+//! `dpkg -V`, `installed_pkgs.log`, `.buildinfo` and the package-set digest
+//! are those of the root as it is. Programs whose behaviour depends on the
+//! machine (`uname`, `arch`, `nproc`, compilers, `dpkg`, `perl`'s
+//! `%Config`, `make`'s `MAKE_HOST`, bash's `$HOSTTYPE`) stay emulated.
+//!
+//! Whatever keeps the helpers from being used (no host-arch index, a version
+//! the mirror no longer has, a failed download, no `patchelf`) is said in
+//! one line, and the command runs emulated as before.
+
+pub mod deb;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::sandbox::{self, Bind, Spec};
+
+/// Where the layer appears inside a sandbox (in its private `/dev`).
+pub const IN_SANDBOX: &str = "/dev/.brt-accel";
+
+/// Cache folder of the layers, versioned with their format.
+pub const CACHE_DIR: &str = "accel-v1";
+
+pub use crate::config::AccelMode as Mode;
+
+/// One native program and the root's program it stands in for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Program {
+    /// The package that ships it (in the root and, for the host's arch, in
+    /// the layer), at the same version.
+    pub package: String,
+    /// Path inside the root, symlinks resolved.
+    pub path: PathBuf,
+    /// The native copy in the layer (host path).
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+/// The native helpers for one root, as bound into its sandboxes.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Layer {
+    /// Host path of the layer (loader, libraries, programs).
+    pub dir: PathBuf,
+    pub programs: Vec<Program>,
+    /// `name version` of each host-arch package the layer was made from.
+    pub packages: Vec<String>,
+}
+
+impl Layer {
+    /// The binds a sandbox needs to run the helpers: the layer, then each
+    /// program over the root's.
+    pub fn binds(&self) -> Vec<Bind> {
+        if self.programs.is_empty() {
+            return Vec::new();
+        }
+        let mut binds = vec![Bind {
+            source: self.dir.clone(),
+            target: IN_SANDBOX.into(),
+            readonly: true,
+        }];
+        binds.extend(self.programs.iter().map(|p| Bind {
+            source: p.file.clone(),
+            target: p.path.clone(),
+            readonly: true,
+        }));
+        binds
+    }
+
+    /// The layer without the programs of `packages`: a package manager that
+    /// replaces or removes a package cannot rename over a bound file.
+    pub fn without(&self, packages: &[&str]) -> Layer {
+        Layer {
+            dir: self.dir.clone(),
+            programs: self
+                .programs
+                .iter()
+                .filter(|p| !packages.contains(&p.package.as_str()))
+                .cloned()
+                .collect(),
+            packages: self.packages.clone(),
+        }
+    }
+
+    /// Program names, for logs: `sed grep tar …`.
+    pub fn names(&self) -> String {
+        let names: Vec<String> = self
+            .programs
+            .iter()
+            .map(|p| {
+                p.path
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.join(" ")
+    }
+}
+
+/// What acceleration a command gets: the helpers, or why it has none.
+#[derive(Debug, Clone, Default)]
+pub struct Accel {
+    pub mode: Option<Mode>,
+    pub layer: Option<Layer>,
+    /// Why parts are not native (one line each), for the user and the logs.
+    pub notes: Vec<String>,
+}
+
+impl Accel {
+    /// Nothing native, for `why`.
+    pub fn emulated(mode: Mode, why: impl Into<String>) -> Accel {
+        Accel {
+            mode: Some(mode),
+            layer: None,
+            notes: vec![why.into()],
+        }
+    }
+
+    /// The sandbox binds for the helpers (none without a layer).
+    pub fn binds(&self) -> Vec<Bind> {
+        self.layer.as_ref().map(Layer::binds).unwrap_or_default()
+    }
+
+    /// The helpers without those of `packages` (see [`Layer::without`]).
+    pub fn without(&self, packages: &[&str]) -> Accel {
+        Accel {
+            mode: self.mode,
+            layer: self.layer.as_ref().map(|l| l.without(packages)),
+            notes: self.notes.clone(),
+        }
+    }
+
+    /// Says the summary (when `emulated`) and writes it, the native programs
+    /// and the notes to `log`.
+    pub fn log(&self, log: &mut dyn std::io::Write, say: &dyn Fn(&str), emulated: bool) {
+        let _ = writeln!(log, "brt: {}", self.summary());
+        if let Some(layer) = &self.layer {
+            let _ = writeln!(log, "brt: native: {}", layer.names());
+        }
+        for note in self.notes.iter().skip(usize::from(self.layer.is_none())) {
+            let _ = writeln!(log, "brt: {note}");
+        }
+        if emulated {
+            say(&self.summary());
+        }
+    }
+
+    /// Number of native programs.
+    pub fn native(&self) -> usize {
+        self.layer.as_ref().map_or(0, |l| l.programs.len())
+    }
+
+    /// One line for the user and the logs: what runs natively, or why
+    /// nothing does.
+    pub fn summary(&self) -> String {
+        let mode = self.mode.map_or("off".to_string(), |m| m.to_string());
+        match &self.layer {
+            Some(l) if !l.programs.is_empty() => format!(
+                "accel {mode}: {} programs native ({} packages of the host's arch)",
+                l.programs.len(),
+                l.packages.len()
+            ),
+            _ if self.mode == Some(Mode::Off) || self.mode.is_none() => {
+                format!("accel {mode}: everything emulated")
+            }
+            _ => format!(
+                "accel {mode}: everything emulated ({})",
+                self.notes.first().map_or("nothing to accelerate", |s| s)
+            ),
+        }
+    }
+}
+
+/// The helpers for `root` as it is now (its package database says what is
+/// installed), by the root's family; or, in `Off` mode or for a root that
+/// runs natively, none.
+pub fn for_root(
+    config: &crate::config::Config,
+    mode: Mode,
+    root: &Path,
+    emulated: bool,
+    opts: &crate::root::debstrap::Options,
+) -> Accel {
+    if mode == Mode::Off {
+        return Accel {
+            mode: Some(mode),
+            ..Accel::default()
+        };
+    }
+    if !emulated {
+        return Accel::emulated(mode, "the root runs natively");
+    }
+    match config.distro.family {
+        crate::config::Family::Deb => match crate::root::debinstall::installed(root) {
+            Ok(have) => {
+                let have = have.into_iter().map(|p| (p.name, p.version)).collect();
+                deb::prepare(config, mode, root, &have, opts)
+            }
+            Err(e) => Accel::emulated(mode, format!("cannot read the root's packages: {e}")),
+        },
+        crate::config::Family::Rpm => Accel::emulated(
+            mode,
+            "native helpers are not built for RPM roots yet (their x86_64 packages would need relocating)",
+        ),
+    }
+}
+
+/// Checks that the helpers run in `root` (a sandbox with the layer's binds
+/// running the first native program with `--version`), so that a broken
+/// layer costs a line, not a failed build.
+pub fn probe(root: &Path, layer: &Layer, interpreter: Option<PathBuf>) -> Result<(), String> {
+    let Some(first) = layer
+        .programs
+        .iter()
+        .find(|p| p.path.file_name().is_some_and(|n| n == "true"))
+        .or(layer.programs.first())
+    else {
+        return Ok(());
+    };
+    let mut spec = Spec::new(
+        root.to_path_buf(),
+        vec![
+            first.path.to_string_lossy().into_owned(),
+            "--version".into(),
+        ],
+    );
+    spec.binds = layer.binds();
+    spec.interpreter = interpreter;
+    let null = fs_err::File::create("/dev/null").map_err(|e| e.to_string())?;
+    spec.output = Some(std::os::fd::AsRawFd::as_raw_fd(&null));
+    match sandbox::run(&spec) {
+        Ok(0) => Ok(()),
+        Ok(code) => Err(format!(
+            "the native `{}` exited with status {code} in the root",
+            first.path.display()
+        )),
+        Err(e) => Err(format!(
+            "the native `{}` does not run in the root: {e}",
+            first.path.display()
+        )),
+    }
+}
