@@ -1,6 +1,6 @@
 //! binfmt_misc: read the kernel's entries, decide how a foreign arch runs,
 //! register qemu-user when nothing does, and tell the sandbox what it must
-//! bind into a root (DESIGN.md §5).
+//! bind into a root (docs/design.md §5).
 //!
 //! The `F` (fix-binary) flag is the heart of it: with `F` the kernel opens the
 //! interpreter once, at registration, so it works inside any chroot. Without

@@ -278,6 +278,9 @@ pub struct InitArgs {
     /// Downloads at once
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
+    /// Build the root even if the root cache has it (and do not keep it there)
+    #[arg(long)]
+    pub no_cache: bool,
     /// Native helpers for emulated roots: auto, tools or off (default: config `accel.mode`, else auto)
     #[arg(long, value_name = "MODE", value_parser = parse_accel)]
     pub accel: Option<AccelMode>,

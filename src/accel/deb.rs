@@ -51,6 +51,9 @@ enum Kind {
 /// and the linker plugin that a native `ld` loads.
 const COMPILER_PARTS: &[&str] = &["cc1", "cc1plus", "lto1", "liblto_plugin.so"];
 
+/// Changes when the way layers are made changes (part of their key).
+const LAYER_FORMAT: u32 = 2;
+
 /// Where programs may be, in a package's paths.
 const PROGRAM_DIRS: &[&str] = &["bin", "sbin", "usr/bin", "usr/sbin"];
 /// The root's locale data that native programs read (LANG=C.UTF-8).
@@ -82,9 +85,13 @@ pub fn prepare(
         };
     }
     match layer(config, mode, root, installed, opts) {
-        Ok((layer, notes)) => {
+        Ok((mut layer, mut notes)) => {
             if let Err(why) = super::probe(root, &layer, opts.interpreter.clone()) {
                 return Accel::emulated(mode, why);
+            }
+            if let Err(why) = super::probe_compiler(root, &layer, opts.interpreter.clone()) {
+                notes.push(format!("the native compilers stay emulated: {why}"));
+                layer = layer.without_compilers();
             }
             Accel {
                 mode: Some(mode),
@@ -212,7 +219,10 @@ fn made(
     host: &Arch,
 ) -> Result<PathBuf, String> {
     let mut key = sha2::Sha256::new();
-    key.update(format!("{CACHE_DIR} {IN_SANDBOX} {}\n", host.deb));
+    key.update(format!(
+        "{CACHE_DIR} {IN_SANDBOX} {LAYER_FORMAT} {}\n",
+        host.deb
+    ));
     let mut sums: Vec<&str> = chosen.iter().map(|p| p.sha256.as_str()).collect();
     sums.sort_unstable();
     let mut tool_list: Vec<(&String, &Kind)> = kinds.iter().collect();
@@ -345,6 +355,12 @@ fn take_files(
             if parent == cross && COMPILER_PARTS.contains(&name) && kind.is_file() {
                 let root_path = format!("/usr/libexec/gcc/{triplet}/{major}/{name}");
                 take_program(&mut entry, package, &root_path, host, dir, manifest)?;
+                if let Some((_, _, file)) = manifest.programs.last()
+                    && file.ends_with(&format!("/{name}"))
+                    && name != "liblto_plugin.so"
+                {
+                    relocate_compiler(&dir.join(file), triplet, major)?;
+                }
             }
         } else if tool.is_some()
             && PROGRAM_DIRS.contains(&parent)
@@ -588,6 +604,58 @@ fn built_using(p: &DebPackage, source: &str) -> Option<String> {
     })
 }
 
+/// Points a cross compiler's compiled-in directories at the native
+/// compiler's (`/usr/lib/gcc-cross/T/N/…` → `/usr/lib/gcc/T/N/…`, the C++
+/// headers from `…/T/include/c++/N` to `…/include/c++/N`), in place: each
+/// path is a NUL-terminated string in the program's read-only data and the
+/// native path is never longer, so it is written over the cross one and
+/// padded with NULs. Whether the result searches exactly the native
+/// compiler's directories is checked in the root before use.
+fn relocate_compiler(file: &Path, triplet: &str, major: &str) -> io::Result<()> {
+    let cross = format!("/usr/lib/gcc-cross/{triplet}/{major}/../../../../{triplet}/include/c++");
+    let native = format!("/usr/lib/gcc/{triplet}/{major}/../../../../include");
+    let rules: Vec<(String, String)> = vec![
+        (
+            format!("{cross}/{major}/{triplet}"),
+            format!("{native}/{triplet}/c++/{major}"),
+        ),
+        (format!("{cross}/"), format!("{native}/c++/")),
+        ("/usr/lib/gcc-cross/".into(), "/usr/lib/gcc/".into()),
+    ];
+    let mut bytes = fs_err::read(file)?;
+    let needle = b"/usr/lib/gcc-cross/";
+    let mut at = 0;
+    while let Some(pos) = find(&bytes[at..], needle).map(|p| p + at) {
+        at = pos + needle.len();
+        if pos > 0 && bytes[pos - 1] != 0 {
+            continue;
+        }
+        let Some(len) = bytes[pos..].iter().position(|&b| b == 0) else {
+            break;
+        };
+        let old = String::from_utf8_lossy(&bytes[pos..pos + len]).into_owned();
+        let Some(new) = rules.iter().find_map(|(from, to)| {
+            old.strip_prefix(from.as_str())
+                .map(|rest| format!("{to}{rest}"))
+        }) else {
+            continue;
+        };
+        if new.len() > old.len() {
+            return Err(io::Error::other(format!(
+                "cannot relocate `{old}` in `{}`: `{new}` is longer",
+                file.display()
+            )));
+        }
+        bytes[pos..pos + new.len()].copy_from_slice(new.as_bytes());
+        bytes[pos + new.len()..pos + len].fill(0);
+    }
+    fs_err::write(file, bytes)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -605,5 +673,47 @@ mod tests {
     fn multiarch_triplets() {
         assert_eq!(multiarch("arm64"), "aarch64-linux-gnu");
         assert_eq!(multiarch("amd64"), "x86_64-linux-gnu");
+    }
+
+    #[test]
+    fn cross_compiler_directories_become_the_native_ones_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cc1");
+        let t = "aarch64-linux-gnu";
+        let cross = format!("/usr/lib/gcc-cross/{t}/14/../../../../{t}/include/c++");
+        let strings = [
+            format!("/usr/lib/gcc-cross/{t}/14/include"),
+            format!("{cross}/14"),
+            format!("{cross}/14/{t}"),
+            format!("{cross}/14/backward"),
+            format!("/usr/lib/gcc-cross/{t}/14/../../../../{t}/include"),
+            "x/usr/lib/gcc-cross/not-a-string-start".to_string(),
+        ];
+        let mut bytes = b"\x7fELF\0".to_vec();
+        for s in &strings {
+            bytes.extend_from_slice(s.as_bytes());
+            bytes.push(0);
+        }
+        fs_err::write(&file, &bytes).unwrap();
+        relocate_compiler(&file, t, "14").unwrap();
+        let out = fs_err::read(&file).unwrap();
+        assert_eq!(out.len(), bytes.len());
+        let found: Vec<String> = out
+            .split(|&b| b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect();
+        let native = format!("/usr/lib/gcc/{t}/14/../../../../include");
+        assert_eq!(
+            found[1..],
+            [
+                format!("/usr/lib/gcc/{t}/14/include"),
+                format!("{native}/c++/14"),
+                format!("{native}/{t}/c++/14"),
+                format!("{native}/c++/14/backward"),
+                format!("/usr/lib/gcc/{t}/14/../../../../{t}/include"),
+                "x/usr/lib/gcc-cross/not-a-string-start".to_string(),
+            ]
+        );
     }
 }

@@ -99,6 +99,28 @@ impl Layer {
         }
     }
 
+    /// Whether `p` is a compiler proper (`cc1`, `cc1plus`, `lto1`).
+    fn is_compiler(p: &Program) -> bool {
+        p.path.starts_with("/usr/libexec/gcc")
+            && p.path
+                .file_name()
+                .is_some_and(|n| ["cc1", "cc1plus", "lto1"].iter().any(|c| n == *c))
+    }
+
+    /// The layer without its compilers proper.
+    pub fn without_compilers(&self) -> Layer {
+        Layer {
+            dir: self.dir.clone(),
+            programs: self
+                .programs
+                .iter()
+                .filter(|p| !Layer::is_compiler(p))
+                .cloned()
+                .collect(),
+            packages: self.packages.clone(),
+        }
+    }
+
     /// Program names, for logs: `sed grep tar …`.
     pub fn names(&self) -> String {
         let names: Vec<String> = self
@@ -221,6 +243,72 @@ pub fn for_root(
             mode,
             "native helpers are not built for RPM roots yet (their x86_64 packages would need relocating)",
         ),
+    }
+}
+
+/// What the root's `gcc -v` and `g++ -v` say of their search directories
+/// (`#include` lists and ignored directories), run with `layer`.
+fn search_lists(
+    root: &Path,
+    layer: &Layer,
+    interpreter: Option<PathBuf>,
+) -> Result<Vec<String>, String> {
+    let out = tempfile::tempfile().map_err(|e| e.to_string())?;
+    let mut spec = Spec::new(
+        root.to_path_buf(),
+        sandbox::sh(
+            "for cc in gcc g++; do command -v $cc >/dev/null || continue; \
+             echo \"== $cc\"; $cc -v -E -x $([ $cc = gcc ] && echo c || echo c++) /dev/null -o /dev/null 2>&1; done",
+            [],
+        ),
+    );
+    spec.binds = layer.binds();
+    spec.interpreter = interpreter;
+    spec.env.push(("LC_ALL".into(), "C".into()));
+    spec.output = Some(std::os::fd::AsRawFd::as_raw_fd(&out));
+    sandbox::run(&spec).map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    let mut out = out;
+    use std::io::{Read, Seek};
+    out.rewind()
+        .and_then(|_| out.read_to_string(&mut text))
+        .map_err(|e| e.to_string())?;
+    Ok(text
+        .lines()
+        .filter(|l| {
+            l.starts_with("== ")
+                || l.starts_with(' ')
+                || l.starts_with("ignoring ")
+                || l.starts_with("#include")
+        })
+        .map(str::to_string)
+        .collect())
+}
+
+/// With native compilers in `layer`: checks that they search exactly the
+/// directories the root's own do (a cross compiler has its own compiled
+/// in; brt relocates them), else says where they differ.
+pub fn probe_compiler(
+    root: &Path,
+    layer: &Layer,
+    interpreter: Option<PathBuf>,
+) -> Result<(), String> {
+    if !layer.programs.iter().any(Layer::is_compiler) {
+        return Ok(());
+    }
+    let native = search_lists(root, layer, interpreter.clone())?;
+    let emulated = search_lists(root, &layer.without_compilers(), interpreter)?;
+    if native.iter().all(|l| !l.starts_with(' ')) {
+        return Err("the root's gcc printed no search list".into());
+    }
+    match native.iter().zip(&emulated).find(|(a, b)| a != b) {
+        None if native.len() == emulated.len() => Ok(()),
+        Some((a, b)) => Err(format!(
+            "they search other directories than the root's (`{}` where the root's has `{}`)",
+            a.trim(),
+            b.trim()
+        )),
+        None => Err("their search lists differ in length from the root's".into()),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Builds (DESIGN.md §7): a source package built in a pristine overlay of
+//! Builds (docs/design.md §7): a source package built in a pristine overlay of
 //! the ready root, its build dependencies installed natively, the build
 //! itself run by the root's own tools as the unprivileged build user
 //! without network; packages and logs collected into a result dir.

@@ -142,6 +142,7 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
                 reporter: &bar,
                 say: &say,
                 accel: common.accel,
+                root_cache: true,
             },
             resultdir: dir,
             user: build_user_ids(),

@@ -17,6 +17,7 @@ pub fn run(settings: &Settings, args: InitArgs) -> Result<i32> {
         Needs::NotReady,
         usize::from(args.parallel),
         args.accel,
+        !args.no_cache,
         |layout, config, opts| {
             settings.info(format!(
                 "bootstrapping root `{}` ({} {} {})",
@@ -47,8 +48,8 @@ pub fn run(settings: &Settings, args: InitArgs) -> Result<i32> {
     )
 }
 
-/// For `build`: bootstraps the root first when it is not ready, as mock
-/// does. `Some(code)` when that failed.
+/// For `build`, `buildsrpm`, `shell` and `install`: bootstraps the root
+/// first when it is not ready, as mock does. `Some(code)` when that failed.
 pub fn ensure_ready(
     settings: &Settings,
     layout: &Layout,
@@ -63,6 +64,13 @@ pub fn ensure_ready(
         layout.name,
         layout.state()
     ));
-    let code = run(settings, InitArgs { parallel, accel })?;
+    let code = run(
+        settings,
+        InitArgs {
+            parallel,
+            accel,
+            no_cache: false,
+        },
+    )?;
     Ok((code != exit::OK).then_some(code))
 }

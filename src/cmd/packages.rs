@@ -14,12 +14,17 @@ use brt::root::{Layout, RootState, human_size};
 use brt::root::{debinstall, rpminstall};
 
 pub fn install(settings: &Settings, args: PackagesArgs) -> Result<i32> {
+    let layout = Layout::new(&settings.basedir, &settings.config()?.name);
+    if let Some(code) = super::init::ensure_ready(settings, &layout, args.parallel, args.accel)? {
+        return Ok(code);
+    }
     change(
         settings,
         "install",
         Needs::Ready,
         usize::from(args.parallel),
         args.accel,
+        true,
         |layout, config, opts| {
             let changes = match config.distro.family {
                 Family::Deb => debinstall::install(layout, config, Some(&args.packages), opts)?,
@@ -37,6 +42,7 @@ pub fn update(settings: &Settings, args: UpdateArgs) -> Result<i32> {
         Needs::Ready,
         usize::from(args.parallel),
         args.accel,
+        true,
         |layout, config, opts| {
             let changes = match config.distro.family {
                 Family::Deb => debinstall::install(layout, config, None, opts)?,
@@ -54,6 +60,7 @@ pub fn remove(settings: &Settings, args: PackagesArgs) -> Result<i32> {
         Needs::Ready,
         1,
         None,
+        true,
         |layout, config, opts| {
             match config.distro.family {
                 Family::Deb => debinstall::remove(layout, config, &args.packages, opts)?,
@@ -94,6 +101,7 @@ pub(super) fn change(
     needs: Needs,
     parallel: usize,
     accel: Option<brt::config::AccelMode>,
+    root_cache: bool,
     f: impl FnOnce(&Layout, &Config, &Options) -> Result<String, InitError>,
 ) -> Result<i32> {
     let config = settings.config()?;
@@ -128,6 +136,7 @@ pub(super) fn change(
         reporter: &bar,
         say: &say,
         accel,
+        root_cache,
     };
     match f(&layout, &config, &opts) {
         Ok(msg) => {

@@ -33,6 +33,13 @@ const PASSED_THROUGH: &[&str] = &[
 pub fn run(settings: &Settings, args: ShellArgs) -> Result<i32> {
     let config = settings.config()?;
     let layout = Layout::new(&settings.basedir, &config.name);
+    // From nothing to a prompt: a root that is not ready is bootstrapped
+    // first, as mock does for `--shell` (a kept build needs its root).
+    if args.build.is_none()
+        && let Some(code) = super::init::ensure_ready(settings, &layout, 8, None)?
+    {
+        return Ok(code);
+    }
     layout.require_ready()?;
     // A kept build root is an overlay mounted in brt's own namespace,
     // which must be made before the lock (or anything) starts a thread.

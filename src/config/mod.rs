@@ -1,4 +1,4 @@
-//! Config files: schema, discovery, includes and expansion (DESIGN.md §2).
+//! Config files: schema, discovery, includes and expansion (docs/design.md §2).
 //!
 //! A root spec is either a name, looked up in the user's config dir, then
 //! `/etc/brt`, then the set embedded in the binary (see [`ConfigDirs`]), or a

@@ -1,4 +1,4 @@
-//! `init` for Debian-family roots (DESIGN.md §4): metadata and resolution
+//! `init` for Debian-family roots (docs/design.md §4): metadata and resolution
 //! natively, parallel verified downloads into the package cache, every
 //! `.deb` unpacked natively by one process confined to the staging root,
 //! which also writes dpkg's database as dpkg's own unpack phase would. Only
@@ -43,6 +43,8 @@ pub struct Options<'a> {
     pub say: &'a dyn Fn(&str),
     /// `--accel` (`None`: the config's, else the command's default).
     pub accel: Option<crate::config::AccelMode>,
+    /// Use the root cache (`init --no-cache`: no).
+    pub root_cache: bool,
 }
 
 impl Options<'_> {
@@ -213,6 +215,11 @@ impl Timer {
         }
     }
 
+    /// A line in `state.log` that is not a phase.
+    pub(crate) fn note(&mut self, text: &str) {
+        let _ = writeln!(self.log, "{} {text}", rfc3339(std::time::SystemTime::now()));
+    }
+
     pub(crate) fn lap(&mut self, name: &'static str) {
         let seconds = self.started.elapsed().as_secs_f64();
         let _ = writeln!(
@@ -282,6 +289,59 @@ pub(crate) struct Staged {
     pub staging: Staging,
     pub packages: Vec<String>,
     pub downloaded: u64,
+}
+
+/// A root from the root cache, when it has one with `key` and the cache is
+/// on: restored into a new staging dir, with `packages` for state.json. The
+/// restore and its way (reflink or copy) are logged.
+pub(crate) fn from_root_cache(
+    layout: &Layout,
+    opts: &Options,
+    run: &mut InitRun,
+    key: &str,
+    packages: impl FnOnce() -> Vec<String>,
+) -> Result<Option<Staged>, InitError> {
+    let cache = super::rootcache::RootCache::new(&opts.cachedir);
+    if !opts.root_cache || !cache.contains(key) {
+        return Ok(None);
+    }
+    let staging = Staging::create(layout, "init")?;
+    let how = cache
+        .restore(key, &staging.root())
+        .map_err(|source| InitError::Log {
+            path: staging.root(),
+            source,
+        })?;
+    let line = format!(
+        "restored from the root cache by {} (key {})",
+        how.describe(),
+        &key[..16]
+    );
+    let _ = writeln!(run.root_log, "brt: {line}");
+    run.timer.note(&line);
+    (opts.say)(&line);
+    run.timer.lap("restore");
+    Ok(Some(Staged {
+        staging,
+        packages: packages(),
+        downloaded: 0,
+    }))
+}
+
+/// Keeps the finished `staging` root in the root cache under `key`; a
+/// failure costs a line, not the init.
+pub(crate) fn to_root_cache(opts: &Options, run: &mut InitRun, key: &str, staging: &Staging) {
+    if !opts.root_cache {
+        return;
+    }
+    let cache = super::rootcache::RootCache::new(&opts.cachedir);
+    match cache.store(key, &staging.root()) {
+        Ok(()) => run
+            .timer
+            .note(&format!("kept in the root cache (key {})", &key[..16])),
+        Err(e) => (opts.say)(&format!("could not keep the root in the root cache: {e}")),
+    }
+    run.timer.lap("cache");
 }
 
 /// The frame of every init: `result/state.log` and `root.log`, state.json
@@ -449,6 +509,22 @@ fn init_steps(
         );
     }
     run.timer.lap("resolve");
+    let state_packages = || {
+        chosen
+            .iter()
+            .map(|p| format!("{} {} {}", p.name, p.version, p.architecture))
+            .collect()
+    };
+    let key = super::rootcache::RootCache::key(
+        config,
+        &chosen
+            .iter()
+            .map(|p| format!("{} {} {} {}", p.name, p.version, p.architecture, p.sha256))
+            .collect::<Vec<_>>(),
+    );
+    if let Some(staged) = from_root_cache(layout, opts, run, &key, state_packages)? {
+        return Ok(staged);
+    }
 
     // 3. Download.
     let cache = PackageCache::new(&opts.cachedir);
@@ -515,13 +591,11 @@ fn init_steps(
     if confined::interrupted() {
         return Err(InitError::Interrupted);
     }
+    to_root_cache(opts, run, &key, &staging);
 
     Ok(Staged {
         staging,
-        packages: chosen
-            .iter()
-            .map(|p| format!("{} {} {}", p.name, p.version, p.architecture))
-            .collect(),
+        packages: state_packages(),
         downloaded,
     })
 }

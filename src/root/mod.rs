@@ -1,4 +1,4 @@
-//! Roots on disk (DESIGN.md §3): layout under the base dir and the state file.
+//! Roots on disk (docs/design.md §3): layout under the base dir and the state file.
 
 pub mod archive;
 pub mod confined;
@@ -8,6 +8,7 @@ pub mod debstrap;
 pub mod import;
 pub mod lock;
 pub mod overlay;
+pub mod rootcache;
 pub mod rpminstall;
 pub mod rpmstrap;
 pub mod staging;

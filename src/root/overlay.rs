@@ -1,4 +1,4 @@
-//! Build roots (DESIGN.md §7): an overlay on the ready root, so that every
+//! Build roots (docs/design.md §7): an overlay on the ready root, so that every
 //! build starts from the pristine root in O(1) and the root itself is never
 //! written.
 //!

@@ -1,4 +1,4 @@
-//! `init` for RPM-family roots (DESIGN.md §4): rpm-md metadata, resolution
+//! `init` for RPM-family roots (docs/design.md §4): rpm-md metadata, resolution
 //! with rpm's semantics, parallel verified downloads, each package's digests
 //! and signature checked, and every payload written natively by one process
 //! confined to the staging root. Only the end runs the root's own code
@@ -367,6 +367,25 @@ fn init_steps(
         let _ = writeln!(run.root_log, "  {}", universe.packages[i].nevra());
     }
     run.timer.lap("resolve");
+    let key = super::rootcache::RootCache::key(
+        config,
+        &order
+            .iter()
+            .map(|&i| {
+                let p = &universe.packages[i];
+                format!("{} {}", p.nevra(), universe.download(i).expected.sha256)
+            })
+            .collect::<Vec<_>>(),
+    );
+    let nevras = || {
+        order
+            .iter()
+            .map(|&i| universe.packages[i].nevra())
+            .collect()
+    };
+    if let Some(staged) = super::debstrap::from_root_cache(layout, opts, run, &key, nevras)? {
+        return Ok(staged);
+    }
 
     // 3. Download.
     let cache = PackageCache::new(&opts.cachedir);
@@ -468,6 +487,7 @@ fn init_steps(
     if confined::interrupted() {
         return Err(InitError::Interrupted);
     }
+    super::debstrap::to_root_cache(opts, run, &key, &staging);
 
     Ok(Staged {
         staging,

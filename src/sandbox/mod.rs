@@ -1,4 +1,4 @@
-//! Run a command inside a root (DESIGN.md §6): new mount, pid, uts and ipc
+//! Run a command inside a root (docs/design.md §6): new mount, pid, uts and ipc
 //! namespaces (and net unless the network is on), a private `/`, the root
 //! bound and pivoted into, fresh proc, read-only sys, a minimal /dev, binds,
 //! then the command under a small pid 1 that reaps and forwards signals.

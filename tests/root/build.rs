@@ -530,7 +530,15 @@ fn accelerated_root_is_clean(brt: &Brt, r: &str, before: &str) {
     let off = brt.tmp.path().join("off.toml");
     if !off.exists() {
         fs_err::write(&off, "include = \"debian-bookworm-arm64.toml\"\n").unwrap();
-        let out = brt.run(&["-r", off.to_str().unwrap(), "init", "--accel", "off"]);
+        // Not from the root cache, which holds the accelerated root.
+        let out = brt.run(&[
+            "-r",
+            off.to_str().unwrap(),
+            "init",
+            "--accel",
+            "off",
+            "--no-cache",
+        ]);
         assert_ok(&out, "init --accel off");
         assert!(stderr(&out).contains("accel off"), "{}", stderr(&out));
     }
@@ -830,4 +838,81 @@ fn debian_toolchain_tier_is_byte_identical() {
         "dpkg -i /tmp/brt-cc_1.0_arm64.deb >/dev/null && brt-cc",
     );
     assert_eq!(stdout(&out), "brt-cc 6765 42\n", "{}", stderr(&out));
+}
+
+/// The headline command from nothing: `shell` on an absent root bootstraps
+/// it (saying so), then runs the command in it; `install` does the same.
+#[test]
+fn shell_goes_from_nothing_to_a_prompt() {
+    require_root();
+    let _binfmt = BinfmtSnapshot::take();
+    let brt = Brt::new();
+    let r = rpm_root(&brt);
+    let out = brt.run(&["-r", &r, "shell", "--", "uname", "-m"]);
+    assert_ok(&out, "shell on an absent root");
+    assert_eq!(stdout(&out), "aarch64\n");
+    assert!(
+        stderr(&out).contains("root `fix` is absent: running `init` first"),
+        "{}",
+        stderr(&out)
+    );
+    // Ready now: no second init.
+    let out = brt.run(&["-r", &r, "shell", "--", "rpm", "-q", "bash"]);
+    assert_ok(&out, "shell on a ready root");
+    assert!(!stderr(&out).contains("running `init` first"));
+
+    // The root cache: the same package set comes back from it, whole.
+    let state = |name: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &fs_err::read_to_string(brt.basedir().join(name).join("state.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    let qa = |root: &str| {
+        stdout(&brt.run(&[
+            "-r",
+            root,
+            "shell",
+            "--",
+            "sh",
+            "-c",
+            "rpm -qa | sort; rpm -Va | sort",
+        ]))
+    };
+    let first = (state("fix")["packages"].clone(), qa(&r));
+    assert_ok(&brt.run(&["-r", &r, "clean"]), "clean");
+    let out = brt.run(&["-r", &r, "init"]);
+    assert_ok(&out, "warm init");
+    assert!(
+        stderr(&out).contains("restored from the root cache by "),
+        "{}",
+        stderr(&out)
+    );
+    let log = fs_err::read_to_string(brt.basedir().join("fix/result/state.log")).unwrap();
+    assert!(log.contains("restored from the root cache by "), "{log}");
+    assert_eq!((state("fix")["packages"].clone(), qa(&r)), first);
+    assert_ok(&brt.run(&["-r", &r, "clean"]), "clean");
+    let out = brt.run(&["-r", &r, "init", "--no-cache"]);
+    assert_ok(&out, "init --no-cache");
+    assert!(!stderr(&out).contains("root cache"), "{}", stderr(&out));
+
+    let other = brt.tmp.path().join("other.toml");
+    fs_err::copy(&r, &other).unwrap();
+    let out = brt.run(&["-r", other.to_str().unwrap(), "install", "brt-hello"]);
+    assert_ok(&out, "install on an absent root");
+    assert!(
+        stderr(&out).contains("running `init` first"),
+        "{}",
+        stderr(&out)
+    );
+    let out = brt.run(&[
+        "-r",
+        other.to_str().unwrap(),
+        "shell",
+        "--",
+        "rpm",
+        "-q",
+        "brt-hello",
+    ]);
+    assert_ok(&out, "the installed package");
 }

@@ -53,18 +53,28 @@ fn exit_status_and_signals_pass_through() {
     );
 }
 
+/// `shell` on a missing root bootstraps it first (the headline command);
+/// when that fails, it says why, and no root is left.
 #[test]
-fn a_missing_root_says_how_to_create_it() {
+fn shell_on_a_missing_root_runs_init_first() {
     require_root();
     let brt = Brt::new();
-    let out = brt.run(&["-r", ROOT, "shell", "--", "true"]);
-    assert_eq!(out.status.code(), Some(5));
+    let config = brt.tmp.path().join("gone.toml");
+    fs_err::write(
+        &config,
+        "include = \"debian-bookworm-arm64.toml\"\n[[repo]]\nname = \"debian\"\nurl = \"http://127.0.0.1:9/debian\"\nsuite = \"bookworm\"\ngpgcheck = false\n",
+    )
+    .unwrap();
+    let out = brt.run(&["-r", config.to_str().unwrap(), "shell", "--", "true"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("root `debian-bookworm-arm64` does not exist"),
+        err.contains("root `gone` is absent: running `init` first"),
         "{err}"
     );
-    assert!(err.contains("brt -r debian-bookworm-arm64 import"), "{err}");
+    assert!(err.contains("cannot fetch its Release file"), "{err}");
+    assert!(!brt.basedir().join("gone/root").exists());
+    assert!(!brt.basedir().join("gone/state.json").exists());
 }
 
 #[test]
