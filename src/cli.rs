@@ -291,6 +291,9 @@ pub struct PackagesArgs {
     /// Package names (`name`, `name=version`)
     #[arg(required = true)]
     pub packages: Vec<String>,
+    /// RPM roots: remove installed packages that conflict with the new ones (as dnf)
+    #[arg(long)]
+    pub allowerasing: bool,
     /// Downloads at once
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,

@@ -129,12 +129,17 @@ fn layer(
     let mut pins = Vec::new();
     for tool in tools {
         let version = &installed[tool];
+        // The same version, or the same upload rebuilt for one arch only
+        // (a binNMU: `+bN` appended; same source, same code).
+        let base = binnmu_base(version.as_str());
         let found = universe
             .packages
             .iter()
-            .any(|p| &p.name == tool && &p.version == version && p.architecture == host.deb);
-        if found {
-            pins.push(format!("{tool}={version}"));
+            .filter(|p| &p.name == tool && p.architecture == host.deb)
+            .filter(|p| binnmu_base(p.version.as_str()) == base)
+            .max_by_key(|p| &p.version == version);
+        if let Some(p) = found {
+            pins.push(format!("{tool}={}", p.version));
         } else {
             notes.push(format!(
                 "`{tool}` stays emulated: the repositories have no {} build of {version}",
@@ -595,6 +600,14 @@ fn toolchain(
     Ok(out)
 }
 
+/// A version without its binNMU suffix: `3.11-4+b1` → `3.11-4`.
+fn binnmu_base(version: &str) -> &str {
+    match version.rsplit_once("+b") {
+        Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => base,
+        _ => version,
+    }
+}
+
 /// The version of `source` in a `Built-Using` field: `gcc-14 (= 14.2.0-19)`.
 fn built_using(p: &DebPackage, source: &str) -> Option<String> {
     p.built_using.as_deref()?.split(',').find_map(|item| {
@@ -667,6 +680,14 @@ mod tests {
         assert_eq!(built_using(p, "gcc-14").as_deref(), Some("14.2.0-19"));
         assert_eq!(built_using(p, "binutils").as_deref(), Some("2.44-3"));
         assert_eq!(built_using(p, "gcc-12"), None);
+    }
+
+    #[test]
+    fn binnmus_share_their_base_version() {
+        assert_eq!(binnmu_base("3.11-4+b1"), "3.11-4");
+        assert_eq!(binnmu_base("3.11-4"), "3.11-4");
+        assert_eq!(binnmu_base("1.0+bigfix-1"), "1.0+bigfix-1");
+        assert_eq!(binnmu_base("2.0-1+b12"), "2.0-1");
     }
 
     #[test]

@@ -212,6 +212,8 @@ pub struct Report {
     pub kept: Option<String>,
     /// The build tool's exit status, when it ran.
     pub build_status: Option<i32>,
+    /// The native helpers of the build step.
+    pub accel: Accel,
     pub result: Result<(), BuildError>,
 }
 
@@ -467,6 +469,7 @@ pub fn run(layout: &Layout, config: &Config, input: &Input, opts: &BuildOptions)
         outputs: Vec::new(),
         kept: None,
         build_status: None,
+        accel: Accel::default(),
         result: Ok(()),
     };
     let mut build = match start(layout, config, input, opts, Instant::now()) {
@@ -490,6 +493,7 @@ pub fn run(layout: &Layout, config: &Config, input: &Input, opts: &BuildOptions)
     let collected = collect(&build);
     build.lap("collect");
     report.build_status = build.build_status;
+    report.accel = std::mem::take(&mut build.accel);
     report.phases = std::mem::take(&mut build.timer.phases);
     let staging = build.staging.clone();
     match collected {

@@ -143,6 +143,7 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
                 say: &say,
                 accel: common.accel,
                 root_cache: true,
+                allow_erasing: true,
             },
             resultdir: dir,
             user: build_user_ids(),
@@ -318,6 +319,20 @@ struct BuildSummary<'a> {
     exit_code: i32,
     error: Option<String>,
     kept_build: Option<&'a str>,
+    accel: AccelSummary<'a>,
+}
+
+/// What ran natively in the build step.
+#[derive(Serialize)]
+struct AccelSummary<'a> {
+    /// `auto`, `tools` or `off`; null when the build did not get that far.
+    mode: Option<brt::config::AccelMode>,
+    /// Paths in the root of the programs that ran natively.
+    native: Vec<&'a Path>,
+    /// The host-arch packages they came from (`name version`).
+    packages: &'a [String],
+    /// Why anything stayed emulated.
+    notes: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -362,6 +377,17 @@ fn summary<'a>(
                 text
             }),
             kept_build: r.kept.as_deref(),
+            accel: AccelSummary {
+                mode: r.accel.mode,
+                native: r
+                    .accel
+                    .layer
+                    .iter()
+                    .flat_map(|l| l.programs.iter().map(|p| p.path.as_path()))
+                    .collect(),
+                packages: r.accel.layer.as_ref().map_or(&[], |l| &l.packages),
+                notes: &r.accel.notes,
+            },
         })
         .collect();
     Summary {

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use super::packages::{Needs, change};
+use super::packages::{Knobs, Needs, change};
 use super::{Settings, exit};
 use crate::cli::InitArgs;
 use brt::config::Family;
@@ -15,9 +15,12 @@ pub fn run(settings: &Settings, args: InitArgs) -> Result<i32> {
         settings,
         "init",
         Needs::NotReady,
-        usize::from(args.parallel),
-        args.accel,
-        !args.no_cache,
+        Knobs {
+            parallel: usize::from(args.parallel),
+            accel: args.accel,
+            root_cache: !args.no_cache,
+            allow_erasing: false,
+        },
         |layout, config, opts| {
             settings.info(format!(
                 "bootstrapping root `{}` ({} {} {})",

@@ -22,9 +22,12 @@ pub fn install(settings: &Settings, args: PackagesArgs) -> Result<i32> {
         settings,
         "install",
         Needs::Ready,
-        usize::from(args.parallel),
-        args.accel,
-        true,
+        Knobs {
+            parallel: usize::from(args.parallel),
+            accel: args.accel,
+            allow_erasing: args.allowerasing,
+            ..Knobs::default()
+        },
         |layout, config, opts| {
             let changes = match config.distro.family {
                 Family::Deb => debinstall::install(layout, config, Some(&args.packages), opts)?,
@@ -40,9 +43,11 @@ pub fn update(settings: &Settings, args: UpdateArgs) -> Result<i32> {
         settings,
         "update",
         Needs::Ready,
-        usize::from(args.parallel),
-        args.accel,
-        true,
+        Knobs {
+            parallel: usize::from(args.parallel),
+            accel: args.accel,
+            ..Knobs::default()
+        },
         |layout, config, opts| {
             let changes = match config.distro.family {
                 Family::Deb => debinstall::install(layout, config, None, opts)?,
@@ -58,9 +63,10 @@ pub fn remove(settings: &Settings, args: PackagesArgs) -> Result<i32> {
         settings,
         "remove",
         Needs::Ready,
-        1,
-        None,
-        true,
+        Knobs {
+            parallel: 1,
+            ..Knobs::default()
+        },
         |layout, config, opts| {
             match config.distro.family {
                 Family::Deb => debinstall::remove(layout, config, &args.packages, opts)?,
@@ -83,6 +89,29 @@ fn summary(changes: &debinstall::Changes) -> String {
     )
 }
 
+/// How a package command runs (the command line's options).
+pub(super) struct Knobs {
+    /// Downloads at once.
+    pub parallel: usize,
+    /// `--accel`.
+    pub accel: Option<brt::config::AccelMode>,
+    /// Use the root cache (init).
+    pub root_cache: bool,
+    /// `install --allowerasing`.
+    pub allow_erasing: bool,
+}
+
+impl Default for Knobs {
+    fn default() -> Knobs {
+        Knobs {
+            parallel: 8,
+            accel: None,
+            root_cache: true,
+            allow_erasing: false,
+        }
+    }
+}
+
 /// What a package command needs of the root before it starts.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Needs {
@@ -99,9 +128,7 @@ pub(super) fn change(
     settings: &Settings,
     what: &str,
     needs: Needs,
-    parallel: usize,
-    accel: Option<brt::config::AccelMode>,
-    root_cache: bool,
+    knobs: Knobs,
     f: impl FnOnce(&Layout, &Config, &Options) -> Result<String, InitError>,
 ) -> Result<i32> {
     let config = settings.config()?;
@@ -131,12 +158,13 @@ pub(super) fn change(
     let opts = Options {
         cachedir: settings.cachedir.clone(),
         offline: settings.offline,
-        parallel,
+        parallel: knobs.parallel,
         interpreter,
         reporter: &bar,
         say: &say,
-        accel,
-        root_cache,
+        accel: knobs.accel,
+        root_cache: knobs.root_cache,
+        allow_erasing: knobs.allow_erasing,
     };
     match f(&layout, &config, &opts) {
         Ok(msg) => {

@@ -65,6 +65,18 @@ pub enum FetchError {
     Interrupted,
 }
 
+/// The config keys that make a repository's URLs, told by the URL: an apt
+/// repository's (`dists/`, `.deb`) or an rpm-md one's (`repodata/`, `.rpm`).
+fn repo_keys(url: &str) -> &'static str {
+    if url.contains("/dists/") || url.ends_with(".deb") || url.contains("/pool/") {
+        "`url` and `suite`"
+    } else if url.contains("/repodata/") || url.ends_with(".rpm") {
+        "`baseurl`, `metalink` or `mirrorlist`"
+    } else {
+        "the repository's address (`url` and `suite` for Debian roots, `baseurl`, `metalink` or `mirrorlist` for RPM roots)"
+    }
+}
+
 impl FetchError {
     /// What the user can do about it, where that is known.
     pub fn hint(&self) -> Option<String> {
@@ -72,9 +84,10 @@ impl FetchError {
             FetchError::Offline { .. } => {
                 Some("run once without `--offline` to fill the cache".into())
             }
-            FetchError::Status { status: 404, .. } => Some(
-                "the mirror does not have it: check `url` and `suite` in `brt -r NAME config`, or the metadata is older than the mirror (run again)".into(),
-            ),
+            FetchError::Status { status: 404, url } => Some(format!(
+                "the mirror does not have it: check {} in `brt -r NAME config`, or the metadata is older than the mirror (run again)",
+                repo_keys(url)
+            )),
             FetchError::Checksum { .. } | FetchError::Size { .. } => Some(
                 "the file differs from what the signed metadata promises: a broken mirror or proxy, or tampering".into(),
             ),
@@ -357,6 +370,30 @@ mod tests {
 
     fn file_url(path: &Path) -> String {
         format!("file://{}", path.display())
+    }
+
+    #[test]
+    fn a_404_hint_names_the_keys_of_the_repository_family() {
+        let hint = |url: &str| {
+            FetchError::Status {
+                url: url.into(),
+                status: 404,
+            }
+            .hint()
+            .unwrap()
+        };
+        let deb = hint("http://deb.debian.org/debian/dists/bookworm/InRelease");
+        assert!(
+            deb.contains("`url` and `suite`") && !deb.contains("baseurl"),
+            "{deb}"
+        );
+        let rpm = hint("http://127.0.0.1:1/repo/repodata/repomd.xml");
+        assert!(
+            rpm.contains("`baseurl`") && !rpm.contains("`suite`"),
+            "{rpm}"
+        );
+        let pkg = hint("http://127.0.0.1:1/repo/Packages/a/a-1.0-1.aarch64.rpm");
+        assert!(pkg.contains("`baseurl`"), "{pkg}");
     }
 
     #[test]

@@ -208,6 +208,7 @@ pub fn install_into(
         })?;
     }
     if downloads.is_empty() {
+        target.note("nothing to install: what was asked for is installed");
         return Ok(changes);
     }
     (opts.say)(&format!(

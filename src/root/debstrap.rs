@@ -45,6 +45,10 @@ pub struct Options<'a> {
     pub accel: Option<crate::config::AccelMode>,
     /// Use the root cache (`init --no-cache`: no).
     pub root_cache: bool,
+    /// RPM roots: a requested package may remove installed ones it
+    /// conflicts with (`install --allowerasing`, as dnf; always in build
+    /// roots, which are thrown away).
+    pub allow_erasing: bool,
 }
 
 impl Options<'_> {
@@ -118,6 +122,11 @@ pub enum InitError {
         #[source]
         source: crate::unpack::rpm::RpmError,
     },
+    #[error("installing {requested} would remove the installed {installed}: they conflict")]
+    WouldErase {
+        requested: String,
+        installed: String,
+    },
     #[error("interrupted")]
     Interrupted,
 }
@@ -141,6 +150,9 @@ impl InitError {
             InitError::Configure { .. } => {
                 Some("the root was not changed; the whole output is in the log".into())
             }
+            InitError::WouldErase { .. } => Some(
+                "nothing was changed; add `--allowerasing` to remove them (as dnf would)".into(),
+            ),
             _ => None,
         }
     }
@@ -157,6 +169,18 @@ pub struct Target {
 }
 
 impl Target {
+    /// Appends `brt: TEXT` to the target's log (a step that ran nothing
+    /// still leaves a line there).
+    pub fn note(&self, text: &str) {
+        if let Ok(mut f) = fs_err::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&self.log)
+        {
+            let _ = writeln!(f, "brt: {text}");
+        }
+    }
+
     /// The ready root itself, logging to `result/root.log`.
     pub fn ready_root(layout: &Layout) -> Result<Target, InitError> {
         let dir = layout.result_dir();

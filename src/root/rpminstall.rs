@@ -158,6 +158,26 @@ pub fn install_into(
         Err(first) if !update => {
             let alone = resolve(all, &request(&[])).map_err(|_| first)?;
             let displaced = displaced(all, &alone, &held);
+            if !opts.allow_erasing && !displaced.is_empty() {
+                let mut gone: Vec<&str> = displaced.iter().copied().collect();
+                gone.sort_unstable();
+                let quote = |v: Vec<&str>| {
+                    v.iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                return Err(InitError::WouldErase {
+                    requested: quote(
+                        packages
+                            .unwrap_or_default()
+                            .iter()
+                            .map(String::as_str)
+                            .collect(),
+                    ),
+                    installed: quote(gone),
+                });
+            }
             let kept: Vec<Installed> = held
                 .iter()
                 .filter(|h| !displaced.contains(h.name.as_str()))
@@ -212,6 +232,7 @@ pub fn install_into(
         })?;
     }
     if checked.is_empty() && remove.is_empty() {
+        target.note("nothing to install: what was asked for is installed");
         return Ok(changes);
     }
     (opts.say)(&format!(

@@ -204,6 +204,9 @@ fn rpm_builds_in_an_aarch64_root() {
     for log in ["build.log", "root.log", "state.log", "installed_pkgs.log"] {
         assert!(result.join(log).exists(), "{log} missing");
     }
+    // gcc and make are in @buildsys-build: the step still leaves its line.
+    let root_log = fs_err::read_to_string(result.join("root.log")).unwrap();
+    assert!(root_log.contains("brt: nothing to install"), "{root_log}");
     let installed = fs_err::read_to_string(result.join("installed_pkgs.log")).unwrap();
     assert!(
         installed.lines().any(|l| l.starts_with("gcc-12-")),
@@ -212,6 +215,14 @@ fn rpm_builds_in_an_aarch64_root() {
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["exit_class"], "success");
     assert_eq!(summary["emulated"], true);
+    // RPM roots have no native helpers yet, and say so.
+    let accel = &summary["builds"][0]["accel"];
+    assert_eq!(accel["mode"], "tools", "{accel}");
+    assert_eq!(accel["native"], serde_json::json!([]), "{accel}");
+    assert!(
+        accel["notes"][0].as_str().unwrap().contains("RPM roots"),
+        "{accel}"
+    );
     assert_eq!(summary["root"]["arch"], "aarch64");
     let b = &summary["builds"][0];
     assert_eq!(b["build_status"], 0);

@@ -84,7 +84,8 @@ fn cache_files(brt: &Brt) -> BTreeSet<String> {
 /// The whole fixture distribution in an aarch64 root, checked as a user
 /// would: the arch, the rpmdb against the resolved set, `rpm -Va`, the user
 /// a `%pre` made, every kind of scriptlet, the resolver's edge cases; then
-/// a warm-cache init, install with a displaced conflict, remove, update.
+/// a warm-cache init, install refused over a conflict then allowed to
+/// erase (`--allowerasing`), remove, update.
 #[test]
 fn fixture_distribution_aarch64_end_to_end() {
     require_root();
@@ -177,7 +178,19 @@ fn fixture_distribution_aarch64_end_to_end() {
     } else {
         ("brt-mta-a", "brt-mta-b")
     };
+    // As dnf: refused, naming both, unless --allowerasing.
     let out = brt.run(&["-r", &r, "install", other]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "installing `{other}` would remove the installed `{gone}`"
+        )) && stderr(&out).contains("--allowerasing"),
+        "{}",
+        stderr(&out)
+    );
+    let out = shell(&brt, &r, &format!("rpm -q {gone}"));
+    assert_ok(&out, "the installed MTA is still there");
+    let out = brt.run(&["-r", &r, "install", "--allowerasing", other]);
     assert_ok(&out, "install");
     let out = shell(
         &brt,
