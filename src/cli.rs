@@ -84,6 +84,8 @@ pub enum Command {
     Buildsrpm(BuildsrpmArgs),
     /// Remove the root and its kept build roots (the result dir stays), or with --builds only the kept build roots
     Clean(CleanArgs),
+    /// Empty brt's caches: all, packages, metadata, roots-cache, helpers, builds
+    Scrub(ScrubArgs),
     /// Copy host files into the root (like `cp -R`; symlinks in the root never lead out of it)
     Copyin(CopyArgs),
     /// Copy files out of the root to the host (like `cp -R`)
@@ -248,6 +250,30 @@ pub struct BuildCommon {
     /// Native helpers for emulated roots: auto, tools or off (default: config `accel.mode`, else tools)
     #[arg(long, value_name = "MODE", value_parser = parse_accel)]
     pub accel: Option<AccelMode>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScrubArgs {
+    /// What to empty (waits for the commands that use the cache)
+    #[arg(required = true, value_enum)]
+    pub parts: Vec<ScrubPart>,
+}
+
+/// What `scrub` empties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScrubPart {
+    /// Everything below
+    All,
+    /// Downloaded packages
+    Packages,
+    /// Repository metadata
+    Metadata,
+    /// Finished roots kept for the next init
+    RootsCache,
+    /// Native helper layers (accel)
+    Helpers,
+    /// Kept build roots of every root
+    Builds,
 }
 
 #[derive(Debug, Args)]

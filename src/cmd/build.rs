@@ -118,6 +118,7 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
         Err(e) => return Err(e.into()),
     };
     layout.require_ready()?;
+    let _cache = super::packages::cache_lock(settings)?;
     let (interpreter, support) = emulation_support(&config)?;
     let emulated = matches!(support, Support::Emulated { .. });
     let bar = Bar::new(settings.progress);

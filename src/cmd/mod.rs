@@ -13,6 +13,7 @@ mod init;
 mod list;
 mod packages;
 mod progress;
+mod scrub;
 mod shell;
 
 use std::io::Write;
@@ -123,6 +124,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Build(args) => build::build(&settings, args),
         Command::Buildsrpm(args) => build::buildsrpm(&settings, args),
         Command::Clean(args) => build::clean(&settings, args),
+        Command::Scrub(args) => scrub::run(&settings, args),
         Command::Copyin(args) => copy::copy_in(&settings, args),
         Command::Copyout(args) => copy::copy_out(&settings, args),
         Command::Import(args) => import::run(&settings, args),

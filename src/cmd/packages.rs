@@ -112,6 +112,15 @@ impl Default for Knobs {
     }
 }
 
+/// The cache's lock, shared: `scrub` waits for this command, and it for
+/// a running `scrub`.
+pub(super) fn cache_lock(settings: &Settings) -> Result<brt::root::scrub::CacheLock> {
+    Ok(brt::root::scrub::CacheLock::shared(
+        &settings.cachedir,
+        || settings.info("waiting: `brt scrub` is emptying the cache"),
+    )?)
+}
+
 /// What a package command needs of the root before it starts.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Needs {
@@ -151,6 +160,7 @@ pub(super) fn change(
         }
         Needs::NotReady => {}
     }
+    let _cache = cache_lock(settings)?;
     // Before any download: the last step must be able to run the root's code.
     let interpreter = emulation(&config)?;
     let bar = Bar::new(settings.progress);

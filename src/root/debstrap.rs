@@ -212,6 +212,10 @@ pub(crate) struct InitState<'a> {
     /// `name version arch` (Debian) or `name-evr.arch` (rpm), sorted.
     pub packages: Vec<String>,
     pub phases: &'a [Phase],
+    /// The root cache entry this root was made from or stored as (the
+    /// cache's size cap never evicts it while this root exists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root_cache_key: Option<String>,
 }
 
 /// What an init did.
@@ -313,6 +317,8 @@ pub(crate) struct Staged {
     pub staging: Staging,
     pub packages: Vec<String>,
     pub downloaded: u64,
+    /// The root cache key of this package set, when the cache is used.
+    pub cache_key: Option<String>,
 }
 
 /// A root from the root cache, when it has one with `key` and the cache is
@@ -349,23 +355,41 @@ pub(crate) fn from_root_cache(
         staging,
         packages: packages(),
         downloaded: 0,
+        cache_key: Some(key.to_string()),
     }))
 }
 
 /// Keeps the finished `staging` root in the root cache under `key`; a
 /// failure costs a line, not the init.
-pub(crate) fn to_root_cache(opts: &Options, run: &mut InitRun, key: &str, staging: &Staging) {
+pub(crate) fn to_root_cache(
+    layout: &Layout,
+    opts: &Options,
+    run: &mut InitRun,
+    key: &str,
+    staging: &Staging,
+) -> Option<String> {
     if !opts.root_cache {
-        return;
+        return None;
     }
     let cache = super::rootcache::RootCache::new(&opts.cachedir);
-    match cache.store(key, &staging.root()) {
-        Ok(()) => run
-            .timer
-            .note(&format!("kept in the root cache (key {})", &key[..16])),
-        Err(e) => (opts.say)(&format!("could not keep the root in the root cache: {e}")),
+    let stored = match cache.store(key, &staging.root()) {
+        Ok(()) => {
+            run.timer
+                .note(&format!("kept in the root cache (key {})", &key[..16]));
+            Some(key.to_string())
+        }
+        Err(e) => {
+            (opts.say)(&format!("could not keep the root in the root cache: {e}"));
+            None
+        }
+    };
+    let basedir = layout.dir.parent().unwrap_or(Path::new("/"));
+    for line in cache.evict_over_cap(basedir, key) {
+        run.timer.note(&line);
+        (opts.say)(&line);
     }
     run.timer.lap("cache");
+    stored
 }
 
 /// The frame of every init: `result/state.log` and `root.log`, state.json
@@ -410,6 +434,7 @@ fn run_init_staged(
         staging,
         mut packages,
         downloaded,
+        cache_key,
     } = steps(&mut run)?;
     packages.sort();
     run.timer.lap("install");
@@ -421,6 +446,7 @@ fn run_init_staged(
         created_at: rfc3339(std::time::SystemTime::now()),
         packages: packages.clone(),
         phases: &phases,
+        root_cache_key: cache_key,
     };
     staging.install(layout, &state)?;
     Ok(Report {
@@ -615,12 +641,13 @@ fn init_steps(
     if confined::interrupted() {
         return Err(InitError::Interrupted);
     }
-    to_root_cache(opts, run, &key, &staging);
+    let cache_key = to_root_cache(layout, opts, run, &key, &staging);
 
     Ok(Staged {
         staging,
         packages: state_packages(),
         downloaded,
+        cache_key,
     })
 }
 
@@ -634,6 +661,7 @@ pub(crate) fn mark_bootstrapping(layout: &Layout, config: &Config) -> Result<(),
         created_at: rfc3339(std::time::SystemTime::now()),
         packages: Vec::new(),
         phases: &[],
+        root_cache_key: None,
     };
     let mut text = serde_json::to_string_pretty(&state).expect("state serializes");
     text.push('\n');

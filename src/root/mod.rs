@@ -11,6 +11,7 @@ pub mod overlay;
 pub mod rootcache;
 pub mod rpminstall;
 pub mod rpmstrap;
+pub mod scrub;
 pub mod staging;
 mod state;
 

@@ -124,6 +124,98 @@ impl RootCache {
     }
 }
 
+impl RootCache {
+    /// The cached entries: (key prefix, dir, last use, size in bytes).
+    fn entries(&self) -> Vec<(String, PathBuf, std::time::SystemTime, u64)> {
+        let Ok(dir) = fs_err::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .filter(|e| e.path().join("complete").exists())
+            .map(|e| {
+                let path = e.path();
+                let used = ["used", "complete"]
+                    .iter()
+                    .filter_map(|f| path.join(f).metadata().and_then(|m| m.modified()).ok())
+                    .max()
+                    .unwrap_or(std::time::UNIX_EPOCH);
+                let size = super::disk_usage(&path);
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name, path, used, size)
+            })
+            .collect()
+    }
+
+    /// With a size cap (`BRT_CACHE_MAX`: bytes, or with K, M, G, T), removes
+    /// the least recently used roots until the cache fits, never `keep` nor
+    /// one that a root under `basedir` was made from. Returns what it said.
+    pub fn evict_over_cap(&self, basedir: &Path, keep: &str) -> Vec<String> {
+        let Some(cap) = std::env::var("BRT_CACHE_MAX")
+            .ok()
+            .and_then(|v| parse_size(&v))
+        else {
+            return Vec::new();
+        };
+        let referenced = referenced_keys(basedir);
+        let mut entries = self.entries();
+        let mut total: u64 = entries.iter().map(|e| e.3).sum();
+        entries.sort_by_key(|e| e.2);
+        let mut said = Vec::new();
+        for (name, path, _, size) in entries {
+            if total <= cap {
+                break;
+            }
+            if keep.starts_with(&name) || referenced.iter().any(|k| k.starts_with(&name)) {
+                continue;
+            }
+            if fs_err::remove_dir_all(&path).is_ok() {
+                total = total.saturating_sub(size);
+                said.push(format!(
+                    "root cache over BRT_CACHE_MAX: removed the least recently used root {name} ({})",
+                    super::human_size(size)
+                ));
+            }
+        }
+        said
+    }
+}
+
+/// The root cache keys that the roots under `basedir` were made from.
+fn referenced_keys(basedir: &Path) -> Vec<String> {
+    let Ok(dir) = fs_err::read_dir(basedir) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| fs_err::read_to_string(e.path().join("state.json")).ok())
+        .filter_map(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .filter_map(|v| v.get("root_cache_key")?.as_str().map(str::to_string))
+        .collect()
+}
+
+/// `123`, `500M`, `20G`, `1T` (powers of 1024).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, ""),
+    };
+    let n: u64 = digits.parse().ok()?;
+    let shift = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return None,
+    };
+    n.checked_mul(1 << shift)
+}
+
 /// `cp -a --reflink=auto SRC/. DEST`: owners, modes, times, links, xattrs,
 /// hard links and device nodes kept; symlinks copied as symlinks.
 fn copy_tree(src: &Path, dest: &Path) -> io::Result<()> {
@@ -166,6 +258,45 @@ fn reflinks(a: &Path, b: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_as_the_cap_is_written() {
+        assert_eq!(parse_size("123"), Some(123));
+        assert_eq!(parse_size("500M"), Some(500 << 20));
+        assert_eq!(parse_size("20G"), Some(20 << 30));
+        assert_eq!(parse_size("2GiB"), Some(2 << 30));
+        assert_eq!(parse_size("1t"), Some(1 << 40));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size("5X"), None);
+    }
+
+    #[test]
+    fn the_least_recently_used_unreferenced_root_goes_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = RootCache::new(&tmp.path().join("cache"));
+        let root = tmp.path().join("root");
+        fs_err::create_dir_all(&root).unwrap();
+        fs_err::write(root.join("big"), vec![7u8; 1 << 20]).unwrap();
+        let (a, b, c) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
+        for k in [&a, &b, &c] {
+            cache.store(k, &root).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // `a` is the oldest but a root was made from it; `c` was just made.
+        let basedir = tmp.path().join("lib");
+        fs_err::create_dir_all(basedir.join("r")).unwrap();
+        fs_err::write(
+            basedir.join("r/state.json"),
+            format!("{{\"root_cache_key\": \"{a}\"}}"),
+        )
+        .unwrap();
+        // SAFETY of the test: no other test reads BRT_CACHE_MAX.
+        unsafe { std::env::set_var("BRT_CACHE_MAX", "2M") };
+        let said = cache.evict_over_cap(&basedir, &c);
+        unsafe { std::env::remove_var("BRT_CACHE_MAX") };
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(cache.contains(&a) && !cache.contains(&b) && cache.contains(&c));
+    }
 
     #[test]
     fn stored_roots_come_back_whole() {

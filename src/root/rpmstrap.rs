@@ -487,12 +487,13 @@ fn init_steps(
     if confined::interrupted() {
         return Err(InitError::Interrupted);
     }
-    super::debstrap::to_root_cache(opts, run, &key, &staging);
+    let cache_key = super::debstrap::to_root_cache(layout, opts, run, &key, &staging);
 
     Ok(Staged {
         staging,
         packages: checked.iter().map(|c| c.nevra.clone()).collect(),
         downloaded,
+        cache_key,
     })
 }
 

@@ -926,4 +926,31 @@ fn shell_goes_from_nothing_to_a_prompt() {
         "brt-hello",
     ]);
     assert_ok(&out, "the installed package");
+
+    // scrub empties what it is asked to, and says what it freed.
+    let count = |dir: &str| {
+        fs_err::read_dir(brt.cachedir().join(dir))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    assert!(count("roots-v1") > 0 && count("packages-v1") > 0);
+    let out = brt.run(&["scrub", "roots-cache", "packages"]);
+    assert_ok(&out, "scrub");
+    assert!(
+        stderr(&out).contains("roots-cache: freed "),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("packages: freed "),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!((count("roots-v1"), count("packages-v1")), (0, 0));
+    assert!(count("metadata-v1") > 0);
+    // The roots themselves are untouched.
+    assert_ok(
+        &brt.run(&["-r", &r, "shell", "--", "true"]),
+        "shell after scrub",
+    );
 }
