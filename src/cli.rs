@@ -307,6 +307,13 @@ pub struct InitArgs {
     /// Build the root even if the root cache has it (and do not keep it there)
     #[arg(long)]
     pub no_cache: bool,
+    /// Print what would be installed, upgraded or removed, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: the transaction as JSON on stdout
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
+
     /// Native helpers for emulated roots: auto, tools or off (default: config `accel.mode`, else auto)
     #[arg(long, value_name = "MODE", value_parser = parse_accel)]
     pub accel: Option<AccelMode>,
@@ -320,6 +327,13 @@ pub struct PackagesArgs {
     /// RPM roots: remove installed packages that conflict with the new ones (as dnf)
     #[arg(long)]
     pub allowerasing: bool,
+    /// Print what would be installed, upgraded or removed, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: the transaction as JSON on stdout
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
+
     /// Downloads at once
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
@@ -333,6 +347,13 @@ pub struct UpdateArgs {
     /// Downloads at once
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
+    /// Print what would be installed, upgraded or removed, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: the transaction as JSON on stdout
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
+
     /// Native helpers for emulated roots: auto, tools or off (default: config `accel.mode`, else auto)
     #[arg(long, value_name = "MODE", value_parser = parse_accel)]
     pub accel: Option<AccelMode>,

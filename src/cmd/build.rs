@@ -145,6 +145,7 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
                 accel: common.accel,
                 root_cache: true,
                 allow_erasing: true,
+                dry_run: false,
             },
             resultdir: dir,
             user: build_user_ids(),

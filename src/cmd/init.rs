@@ -20,8 +20,18 @@ pub fn run(settings: &Settings, args: InitArgs) -> Result<i32> {
             accel: args.accel,
             root_cache: !args.no_cache,
             allow_erasing: false,
+            dry_run: args.dry_run,
         },
         |layout, config, opts| {
+            if args.dry_run {
+                let tx = match config.distro.family {
+                    Family::Deb => debstrap::dry_run(config, opts)?,
+                    Family::Rpm => rpmstrap::dry_run(config, opts)?,
+                };
+                return Ok(super::packages::dry_run_report(
+                    config, "init", &tx, args.json,
+                ));
+            }
             settings.info(format!(
                 "bootstrapping root `{}` ({} {} {})",
                 config.name,
@@ -73,6 +83,8 @@ pub fn ensure_ready(
             parallel,
             accel,
             no_cache: false,
+            dry_run: false,
+            json: false,
         },
     )?;
     Ok((code != exit::OK).then_some(code))

@@ -15,7 +15,9 @@ use brt::root::{debinstall, rpminstall};
 
 pub fn install(settings: &Settings, args: PackagesArgs) -> Result<i32> {
     let layout = Layout::new(&settings.basedir, &settings.config()?.name);
-    if let Some(code) = super::init::ensure_ready(settings, &layout, args.parallel, args.accel)? {
+    if !args.dry_run
+        && let Some(code) = super::init::ensure_ready(settings, &layout, args.parallel, args.accel)?
+    {
         return Ok(code);
     }
     change(
@@ -26,6 +28,7 @@ pub fn install(settings: &Settings, args: PackagesArgs) -> Result<i32> {
             parallel: usize::from(args.parallel),
             accel: args.accel,
             allow_erasing: args.allowerasing,
+            dry_run: args.dry_run,
             ..Knobs::default()
         },
         |layout, config, opts| {
@@ -33,7 +36,10 @@ pub fn install(settings: &Settings, args: PackagesArgs) -> Result<i32> {
                 Family::Deb => debinstall::install(layout, config, Some(&args.packages), opts)?,
                 Family::Rpm => rpminstall::install(layout, config, Some(&args.packages), opts)?,
             };
-            Ok(summary(&changes))
+            Ok(match args.dry_run {
+                true => dry_run_report(config, "install", &changes.transaction, args.json),
+                false => summary(&changes),
+            })
         },
     )
 }
@@ -46,6 +52,7 @@ pub fn update(settings: &Settings, args: UpdateArgs) -> Result<i32> {
         Knobs {
             parallel: usize::from(args.parallel),
             accel: args.accel,
+            dry_run: args.dry_run,
             ..Knobs::default()
         },
         |layout, config, opts| {
@@ -53,12 +60,21 @@ pub fn update(settings: &Settings, args: UpdateArgs) -> Result<i32> {
                 Family::Deb => debinstall::install(layout, config, None, opts)?,
                 Family::Rpm => rpminstall::install(layout, config, None, opts)?,
             };
-            Ok(summary(&changes))
+            Ok(match args.dry_run {
+                true => dry_run_report(config, "update", &changes.transaction, args.json),
+                false => summary(&changes),
+            })
         },
     )
 }
 
 pub fn remove(settings: &Settings, args: PackagesArgs) -> Result<i32> {
+    if args.dry_run || args.allowerasing {
+        return Err(super::UsageError::Unsupported(
+            "`remove` takes neither `--dry-run` nor `--allowerasing` (`brt shell -- apt-get -s remove …` or `rpm -e --test …` simulate a removal)".into(),
+        )
+        .into());
+    }
     change(
         settings,
         "remove",
@@ -75,6 +91,40 @@ pub fn remove(settings: &Settings, args: PackagesArgs) -> Result<i32> {
             Ok(format!("removed {}", args.packages.join(" ")))
         },
     )
+}
+
+/// A dry run's transaction: as JSON on stdout (`json`), else as lines;
+/// returns what to say on stderr.
+pub(super) fn dry_run_report(
+    config: &Config,
+    what: &str,
+    tx: &brt::root::transaction::Transaction,
+    json: bool,
+) -> String {
+    if json {
+        let out = serde_json::json!({
+            "root": config.name,
+            "command": what,
+            "packages": tx.packages,
+            "download_size": tx.download_size(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+    }
+    if tx.packages.is_empty() {
+        return format!("dry run of `{what}`: nothing to do");
+    }
+    let mut text = format!(
+        "dry run of `{what}`: {} packages, {} to download; nothing was changed",
+        tx.packages.len(),
+        human_size(tx.download_size())
+    );
+    if !json {
+        for line in tx.lines() {
+            text.push_str("\n  ");
+            text.push_str(&line);
+        }
+    }
+    text
 }
 
 fn summary(changes: &debinstall::Changes) -> String {
@@ -99,6 +149,8 @@ pub(super) struct Knobs {
     pub root_cache: bool,
     /// `install --allowerasing`.
     pub allow_erasing: bool,
+    /// `--dry-run`.
+    pub dry_run: bool,
 }
 
 impl Default for Knobs {
@@ -108,6 +160,7 @@ impl Default for Knobs {
             accel: None,
             root_cache: true,
             allow_erasing: false,
+            dry_run: false,
         }
     }
 }
@@ -143,7 +196,15 @@ pub(super) fn change(
     let config = settings.config()?;
     let layout = Layout::new(&settings.basedir, &config.name);
     confined::catch_interrupts()?;
-    let _lock = match RootLock::exclusive(&layout, lock_waiting(settings, &config.name)) {
+    // A dry run only reads: the root's lock shared, and none at all (so no
+    // root dir is made) for `init`.
+    let waiting = lock_waiting(settings, &config.name);
+    let lock = match (knobs.dry_run, needs) {
+        (true, Needs::NotReady) => None,
+        (true, Needs::Ready) => Some(RootLock::shared(&layout, waiting)),
+        (false, _) => Some(RootLock::exclusive(&layout, waiting)),
+    };
+    let _lock = match lock.transpose() {
         Ok(lock) => lock,
         Err(_) if confined::interrupted() => return Ok(exit::INTERRUPTED),
         Err(e) => return Err(e.into()),
@@ -161,8 +222,13 @@ pub(super) fn change(
         Needs::NotReady => {}
     }
     let _cache = cache_lock(settings)?;
-    // Before any download: the last step must be able to run the root's code.
-    let interpreter = emulation(&config)?;
+    // Before any download: the last step must be able to run the root's
+    // code (a dry init runs none, and changes nothing on the host).
+    let interpreter = if knobs.dry_run && needs == Needs::NotReady {
+        None
+    } else {
+        emulation(&config)?
+    };
     let bar = Bar::new(settings.progress);
     let say = |msg: &str| settings.info(format!("  {msg}"));
     let opts = Options {
@@ -175,12 +241,13 @@ pub(super) fn change(
         accel: knobs.accel,
         root_cache: knobs.root_cache,
         allow_erasing: knobs.allow_erasing,
+        dry_run: knobs.dry_run,
     };
     match f(&layout, &config, &opts) {
         Ok(msg) => {
             // The root's package manager ran without fsync: one syncfs
             // makes the changed root durable (init syncs its staging root).
-            if needs == Needs::Ready {
+            if needs == Needs::Ready && !knobs.dry_run {
                 brt::root::sync_root(&layout.root())?;
             }
             settings.info(msg);

@@ -19,6 +19,7 @@ use super::debstrap::{
     AptSetup, InitError, Options, Target, Universe, fetch_metadata, fill_cache, run_installer,
     run_logged,
 };
+use super::transaction::{Action, Step};
 use crate::config::Config;
 use crate::fetch::{Fetcher, PackageCache};
 use crate::repo::apt::deb822::Paragraphs;
@@ -46,6 +47,8 @@ pub struct Changes {
     /// What is installed afterwards, sorted (`name-evr.arch`; filled in by
     /// the RPM installer).
     pub installed: Vec<String>,
+    /// The same changes, one step per package (for `--dry-run`).
+    pub transaction: super::transaction::Transaction,
 }
 
 /// An installed package, from `/var/lib/dpkg/status`.
@@ -53,6 +56,7 @@ pub struct Changes {
 pub struct Installed {
     pub name: String,
     pub version: DebVersion,
+    pub arch: String,
 }
 
 /// Reads the root's dpkg status from a process confined to it (the file
@@ -87,6 +91,7 @@ pub fn installed(root: &Path) -> Result<Vec<Installed>, InitError> {
             out.push(Installed {
                 name: name.to_string(),
                 version,
+                arch: para.get("Architecture").unwrap_or_default().to_string(),
             });
         }
     }
@@ -183,21 +188,53 @@ pub fn install_into(
     };
     let mut changes = Changes::default();
     let mut downloads = Vec::new();
+    let cache = PackageCache::new(&opts.cachedir);
+    let names = super::debstrap::deb_repo_names(config);
     // dpkg cannot replace a file a native helper is bound over.
     let mut replaced: Vec<&str> = remove.iter().map(String::as_str).collect();
     for &i in &chosen {
         let p = &all[i];
-        match have.iter().find(|h| h.name == p.name) {
+        let step = match have.iter().find(|h| h.name == p.name) {
             Some(h) if h.version == p.version => continue,
-            Some(h) => changes
-                .lines
-                .push(format!("{} {} -> {}", p.name, h.version, p.version)),
-            None => changes.lines.push(format!("{} {}", p.name, p.version)),
-        }
+            Some(h) => {
+                changes
+                    .lines
+                    .push(format!("{} {} -> {}", p.name, h.version, p.version));
+                universe.step(
+                    i,
+                    Action::Upgrade,
+                    Some(h.version.to_string()),
+                    &names,
+                    &cache,
+                )
+            }
+            None => {
+                changes.lines.push(format!("{} {}", p.name, p.version));
+                universe.step(i, Action::Install, None, &names, &cache)
+            }
+        };
+        changes.transaction.packages.push(step);
         replaced.push(&p.name);
         downloads.push(universe.download(i));
     }
-    let cache = PackageCache::new(&opts.cachedir);
+    for r in &remove {
+        if let Some(h) = have.iter().find(|h| &h.name == r) {
+            changes.transaction.packages.push(Step {
+                action: Action::Remove,
+                name: h.name.clone(),
+                arch: h.arch.clone(),
+                version: h.version.to_string(),
+                epoch: None,
+                release: None,
+                from: None,
+                repo: String::new(),
+                size: 0,
+            });
+        }
+    }
+    if opts.dry_run {
+        return Ok(changes);
+    }
     changes.downloaded_bytes = fill_cache(fetcher, &cache, &downloads, opts)?;
     if update {
         // apt's lists follow the metadata brt just verified.

@@ -20,6 +20,7 @@ use serde::Serialize;
 use super::archive::{ArchiveError, Ownership, Unpacker};
 use super::confined::{self, ConfinedError};
 use super::staging::{Staging, StagingError, rfc3339};
+use super::transaction::{Action, Step, Transaction};
 use super::{Layout, State};
 use crate::config::{Config, RepoKind};
 use crate::fetch::{Download, DownloadError, Expected, Fetcher, PackageCache, Reporter};
@@ -45,6 +46,9 @@ pub struct Options<'a> {
     pub accel: Option<crate::config::AccelMode>,
     /// Use the root cache (`init --no-cache`: no).
     pub root_cache: bool,
+    /// Only work out what would change (`--dry-run`): nothing is
+    /// downloaded, installed or written but repository metadata.
+    pub dry_run: bool,
     /// RPM roots: a requested package may remove installed ones it
     /// conflicts with (`install --allowerasing`, as dnf; always in build
     /// roots, which are thrown away).
@@ -284,6 +288,33 @@ impl Universe {
         u
     }
 
+    /// `packages[i]` as a transaction step (`names`: the repositories'
+    /// names, in order; nothing to download when the cache has it).
+    pub(crate) fn step(
+        &self,
+        i: usize,
+        action: Action,
+        from: Option<String>,
+        names: &[String],
+        cache: &PackageCache,
+    ) -> Step {
+        let p = &self.packages[i];
+        Step {
+            action,
+            name: p.name.clone(),
+            arch: p.architecture.clone(),
+            version: p.version.to_string(),
+            epoch: None,
+            release: None,
+            from,
+            repo: names
+                .get(self.base[i])
+                .cloned()
+                .unwrap_or_else(|| self.urls[self.base[i]].clone()),
+            size: if cache.contains(&p.sha256) { 0 } else { p.size },
+        }
+    }
+
     /// What to fetch for `packages[i]`.
     pub(crate) fn download(&self, i: usize) -> Download {
         let p = &self.packages[i];
@@ -515,21 +546,26 @@ pub(crate) fn cache_bind(cache: &PackageCache) -> sandbox::Bind {
     }
 }
 
-fn init_steps(
-    layout: &Layout,
+/// What an init of a config installs, from its repositories' metadata.
+struct InitPlan {
+    fetcher: Fetcher,
+    indexes: Vec<AptIndex>,
+    universe: Universe,
+    chosen: Vec<usize>,
+}
+
+/// Steps 1 and 2 of an init: the metadata, then the package set
+/// (`lap` ends each phase).
+fn plan_init(
     config: &Config,
     opts: &Options,
-    run: &mut InitRun,
-) -> Result<Staged, InitError> {
-    // 1. Metadata.
+    lap: &mut dyn FnMut(&'static str),
+) -> Result<InitPlan, InitError> {
     (opts.say)("fetching repository metadata");
     let fetcher = Fetcher::new(opts.offline);
     let mut indexes = fetch_metadata(&fetcher, config, &opts.cachedir, false)?;
     let universe = Universe::new(&mut indexes);
-    run.timer.lap("metadata");
-
-    // 2. Resolve.
-    let arch = config.arch.deb;
+    lap("metadata");
     let mut packages = config.install.packages.clone();
     // brt makes /usr merged itself (as debootstrap and mmdebstrap do), so
     // the package that says so goes in, not `usrmerge` (which converts a
@@ -540,7 +576,7 @@ fn init_steps(
         packages.push("usr-is-merged".into());
     }
     let request = DebRequest {
-        arch,
+        arch: config.arch.deb,
         essential: true,
         required: true,
         packages,
@@ -548,7 +584,53 @@ fn init_steps(
         recommends: config.install.weak_deps,
         favored: Vec::new(),
     };
-    let chosen_ids = resolve(&universe.packages, &request)?;
+    let chosen = resolve(&universe.packages, &request)?;
+    Ok(InitPlan {
+        fetcher,
+        indexes,
+        universe,
+        chosen,
+    })
+}
+
+/// `init --dry-run`: what an init would install, downloading and writing
+/// nothing but repository metadata into the cache.
+pub fn dry_run(config: &Config, opts: &Options) -> Result<Transaction, InitError> {
+    let plan = plan_init(config, opts, &mut |_| {})?;
+    let cache = PackageCache::new(&opts.cachedir);
+    let names = deb_repo_names(config);
+    let packages = plan
+        .chosen
+        .iter()
+        .map(|&i| plan.universe.step(i, Action::Install, None, &names, &cache))
+        .collect();
+    Ok(Transaction { packages })
+}
+
+/// The names of the enabled apt repositories, in the order of their indexes.
+pub(crate) fn deb_repo_names(config: &Config) -> Vec<String> {
+    config
+        .repos
+        .iter()
+        .filter(|r| r.enabled && matches!(r.kind, RepoKind::Deb(_)))
+        .map(|r| r.name.clone())
+        .collect()
+}
+
+fn init_steps(
+    layout: &Layout,
+    config: &Config,
+    opts: &Options,
+    run: &mut InitRun,
+) -> Result<Staged, InitError> {
+    // 1. Metadata, 2. resolve.
+    let InitPlan {
+        fetcher,
+        indexes,
+        universe,
+        chosen: chosen_ids,
+    } = plan_init(config, opts, &mut |phase| run.timer.lap(phase))?;
+    let arch = config.arch.deb;
     let chosen: Vec<&DebPackage> = chosen_ids.iter().map(|&i| &universe.packages[i]).collect();
     let _ = writeln!(run.root_log, "resolved {} packages:", chosen.len());
     for p in &chosen {

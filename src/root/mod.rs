@@ -14,6 +14,7 @@ pub mod rpmstrap;
 pub mod scrub;
 pub mod staging;
 mod state;
+pub mod transaction;
 
 pub use state::{RootState, State};
 
@@ -126,7 +127,6 @@ pub fn disk_usage(path: &Path) -> u64 {
     total
 }
 
-/// `12.3 MiB` style.
 /// Flushes the filesystem holding `root` to disk (`syncfs(2)`): what ran
 /// in the root did so without fsync.
 pub fn sync_root(root: &Path) -> std::io::Result<()> {
@@ -134,6 +134,7 @@ pub fn sync_root(root: &Path) -> std::io::Result<()> {
     nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&dir)).map_err(std::io::Error::from)
 }
 
+/// `12.3 MiB` style.
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = bytes as f64;

@@ -21,6 +21,7 @@ use super::confined;
 use super::debinstall::Changes;
 use super::debstrap::{InitError, Options, Target, fill_cache, run_installer, run_logged};
 use super::rpmstrap::{RepoSetup, Universe, check_all, load_keys};
+use super::transaction::{Action, Step};
 use crate::config::Config;
 use crate::fetch::{Fetcher, PackageCache};
 use crate::repo::rpmmd::{RpmDep, RpmPackage};
@@ -209,18 +210,43 @@ pub fn install_into(
         ..Changes::default()
     };
     let mut new = Vec::new();
+    let cache = PackageCache::new(&opts.cachedir);
     for &i in &chosen {
         let p = &all[i];
-        match have.iter().find(|h| h.name == p.name && h.arch == p.arch) {
+        let step = match have.iter().find(|h| h.name == p.name && h.arch == p.arch) {
             Some(h) if h.evr == p.evr => continue,
-            Some(h) => changes
-                .lines
-                .push(format!("{} {} -> {}", p.name, h.evr, p.evr)),
-            None => changes.lines.push(format!("{} {}", p.name, p.evr)),
-        }
+            Some(h) => {
+                changes
+                    .lines
+                    .push(format!("{} {} -> {}", p.name, h.evr, p.evr));
+                universe.step(config, i, Action::Upgrade, Some(h.evr.to_string()), &cache)
+            }
+            None => {
+                changes.lines.push(format!("{} {}", p.name, p.evr));
+                universe.step(config, i, Action::Install, None, &cache)
+            }
+        };
+        changes.transaction.packages.push(step);
         new.push(i);
     }
-    let cache = PackageCache::new(&opts.cachedir);
+    for r in &remove {
+        for h in have.iter().filter(|h| &h.name == r) {
+            changes.transaction.packages.push(Step {
+                action: Action::Remove,
+                name: h.name.clone(),
+                arch: h.arch.clone(),
+                version: h.evr.version.clone(),
+                epoch: Some(h.evr.epoch.unwrap_or(0)),
+                release: Some(h.evr.release.clone().unwrap_or_default()),
+                from: None,
+                repo: String::new(),
+                size: 0,
+            });
+        }
+    }
+    if opts.dry_run {
+        return Ok(changes);
+    }
     let downloads: Vec<_> = new.iter().map(|&i| universe.download(i)).collect();
     changes.downloaded_bytes = fill_cache(fetcher, &cache, &downloads, opts)?;
     let checked = check_all(&universe, &new, &cache, &keys, opts.parallel.min(4))?;

@@ -38,6 +38,7 @@ use super::debstrap::{
     run_init, run_logged,
 };
 use super::staging::Staging;
+use super::transaction::{Action, Step, Transaction};
 use crate::config::{Config, RepoKind};
 use crate::fetch::{Download, Expected, Fetcher, PackageCache};
 use crate::repo::rpmmd::metadata::{self, RpmIndex, RpmSource};
@@ -116,6 +117,34 @@ impl Universe {
     }
 
     /// What to fetch for `packages[i]`: from each mirror of its repository.
+    /// `packages[i]` as a transaction step (nothing to download when the
+    /// cache has it).
+    pub(crate) fn step(
+        &self,
+        config: &Config,
+        i: usize,
+        action: Action,
+        from: Option<String>,
+        cache: &PackageCache,
+    ) -> Step {
+        let p = &self.packages[i];
+        let sha256 = self.download(i).expected.sha256;
+        Step {
+            action,
+            name: p.name.clone(),
+            arch: p.arch.clone(),
+            version: p.evr.version.clone(),
+            epoch: Some(p.evr.epoch.unwrap_or(0)),
+            release: Some(p.evr.release.clone().unwrap_or_default()),
+            from,
+            repo: config
+                .repos
+                .get(p.repo)
+                .map_or("local".to_string(), |r| r.name.clone()),
+            size: if cache.contains(&sha256) { 0 } else { p.size },
+        }
+    }
+
     pub(crate) fn download(&self, i: usize) -> Download {
         let p = &self.packages[i];
         let urls = if p.location.contains("://") {
@@ -327,6 +356,47 @@ pub fn init(layout: &Layout, config: &Config, opts: &Options) -> Result<Report, 
     run_init(layout, config, |run| init_steps(layout, config, opts, run))
 }
 
+/// Steps 1 and 2 of an init: the metadata, then the package set in rpm's
+/// install order (`lap` ends each phase).
+fn plan_init(
+    config: &Config,
+    opts: &Options,
+    lap: &mut dyn FnMut(&'static str),
+) -> Result<(Fetcher, Universe, Vec<usize>), InitError> {
+    (opts.say)("fetching repository metadata");
+    let fetcher = Fetcher::new(opts.offline);
+    let universe = Universe::load(&fetcher, config, &opts.cachedir, false)?;
+    lap("metadata");
+    let mut wanted = universe.expand(config, &config.install.packages, opts.say)?;
+    // The finish needs the root's own rpm.
+    if !wanted.iter().any(|w| w == "rpm") {
+        wanted.push("rpm".into());
+    }
+    let request = RpmRequest {
+        arch: config.arch.rpm,
+        packages: wanted,
+        requires: Vec::new(),
+        weak_deps: config.install.weak_deps,
+        installed: Vec::new(),
+        upgrade: false,
+    };
+    let chosen = resolve(&universe.packages, &request)?;
+    let order = install_order(&universe.packages, &chosen);
+    Ok((fetcher, universe, order))
+}
+
+/// `init --dry-run`: what an init would install, downloading and writing
+/// nothing but repository metadata into the cache.
+pub fn dry_run(config: &Config, opts: &Options) -> Result<Transaction, InitError> {
+    let (_, universe, order) = plan_init(config, opts, &mut |_| {})?;
+    let cache = PackageCache::new(&opts.cachedir);
+    let packages = order
+        .iter()
+        .map(|&i| universe.step(config, i, Action::Install, None, &cache))
+        .collect();
+    Ok(Transaction { packages })
+}
+
 fn init_steps(
     layout: &Layout,
     config: &Config,
@@ -339,30 +409,10 @@ fn init_steps(
     };
     let arch = config.arch.rpm;
 
-    // 1. Metadata.
-    (opts.say)("fetching repository metadata");
-    let fetcher = Fetcher::new(opts.offline);
-    let universe = Universe::load(&fetcher, config, &opts.cachedir, false)?;
+    // 1. Metadata, 2. resolve.
+    let (fetcher, universe, order) = plan_init(config, opts, &mut |phase| run.timer.lap(phase))?;
     let (keys, armored_keys) = load_keys(&fetcher, config)?;
-    run.timer.lap("metadata");
-
-    // 2. Resolve.
-    let mut wanted = universe.expand(config, &config.install.packages, opts.say)?;
-    // The finish needs the root's own rpm.
-    if !wanted.iter().any(|w| w == "rpm") {
-        wanted.push("rpm".into());
-    }
-    let request = RpmRequest {
-        arch,
-        packages: wanted,
-        requires: Vec::new(),
-        weak_deps: config.install.weak_deps,
-        installed: Vec::new(),
-        upgrade: false,
-    };
-    let chosen = resolve(&universe.packages, &request)?;
-    let order = install_order(&universe.packages, &chosen);
-    let _ = writeln!(run.root_log, "resolved {} packages:", chosen.len());
+    let _ = writeln!(run.root_log, "resolved {} packages:", order.len());
     for &i in &order {
         let _ = writeln!(run.root_log, "  {}", universe.packages[i].nevra());
     }

@@ -520,6 +520,27 @@ fn wait_for_build_step(log: &Path) {
 const DEBIAN_POOL: &str = "http://deb.debian.org/debian/pool/main/h/hello";
 
 /// `hello` from the mirror's sources (the `.dsc` and the files it lists).
+/// The packages of a `--dry-run --json` transaction, each as `key` makes it.
+fn dry_run_set(
+    out: &std::process::Output,
+    key: impl Fn(&serde_json::Value) -> String,
+) -> std::collections::BTreeSet<String> {
+    let tx: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    tx["packages"].as_array().unwrap().iter().map(key).collect()
+}
+
+/// The package list of a root's state.json.
+fn state_packages(brt: &Brt, name: &str) -> std::collections::BTreeSet<String> {
+    let text = fs_err::read_to_string(brt.basedir().join(name).join("state.json")).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&text).unwrap();
+    state["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect()
+}
+
 /// After an accelerated init and builds, the root is what an emulated init
 /// makes: `dpkg -V` finds nothing changed, its programs are its own arch's,
 /// nothing of the helpers is in it, and a root made with `--accel off` from
@@ -605,6 +626,18 @@ fn debian_hello_from_the_mirror() {
         "{}",
         stderr(&out)
     );
+    // A dry run lists exactly what init then installs.
+    let out = brt.run(&["-r", r, "init", "--dry-run", "--json"]);
+    assert_ok(&out, "init --dry-run");
+    let planned = dry_run_set(&out, |p| {
+        format!(
+            "{} {} {}",
+            p["name"].as_str().unwrap(),
+            p["version"].as_str().unwrap(),
+            p["arch"].as_str().unwrap()
+        )
+    });
+    assert!(!brt.basedir().join(r).exists());
     // init runs its maintainer scripts with native helpers (accel auto).
     let out = brt.run(&["-r", r, "init"]);
     assert_ok(&out, "init");
@@ -628,6 +661,7 @@ fn debian_hello_from_the_mirror() {
         ),
         None => assert!(root_log.contains(" cc1 "), "{root_log}"),
     }
+    assert_eq!(planned, state_packages(&brt, r));
     let dsc = hello_source(&brt.tmp.path().join("src"));
     let before = stdout(&shell(&brt, r, "dpkg-query -W | sort"));
     accelerated_root_is_clean(&brt, r, &before);
@@ -859,6 +893,20 @@ fn shell_goes_from_nothing_to_a_prompt() {
     let _binfmt = BinfmtSnapshot::take();
     let brt = Brt::new();
     let r = rpm_root(&brt);
+    // A dry run says what init would install, and makes nothing.
+    let out = brt.run(&["-r", &r, "init", "--dry-run", "--json"]);
+    assert_ok(&out, "init --dry-run");
+    let planned = dry_run_set(&out, |p| {
+        format!(
+            "{}-{}:{}-{}.{}",
+            p["name"].as_str().unwrap(),
+            p["epoch"],
+            p["version"].as_str().unwrap(),
+            p["release"].as_str().unwrap(),
+            p["arch"].as_str().unwrap()
+        )
+    });
+    assert!(!brt.basedir().join("fix").exists());
     let out = brt.run(&["-r", &r, "shell", "--", "uname", "-m"]);
     assert_ok(&out, "shell on an absent root");
     assert_eq!(stdout(&out), "aarch64\n");
@@ -871,6 +919,14 @@ fn shell_goes_from_nothing_to_a_prompt() {
     let out = brt.run(&["-r", &r, "shell", "--", "rpm", "-q", "bash"]);
     assert_ok(&out, "shell on a ready root");
     assert!(!stderr(&out).contains("running `init` first"));
+    assert_eq!(planned, state_packages(&brt, "fix"));
+    let out = brt.run(&["-r", &r, "install", "--dry-run", "--json", "brt-hello"]);
+    assert_ok(&out, "install --dry-run");
+    let tx: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(tx["packages"][0]["name"], "brt-hello", "{tx}");
+    assert_eq!(tx["packages"][0]["action"], "install", "{tx}");
+    let out = brt.run(&["-r", &r, "shell", "--", "rpm", "-q", "brt-hello"]);
+    assert!(!out.status.success(), "the dry run installed brt-hello");
 
     // The root cache: the same package set comes back from it, whole.
     let state = |name: &str| -> serde_json::Value {
