@@ -53,6 +53,8 @@ pub struct BuildOptions<'a> {
     pub rpm: RpmFlags,
     /// Earlier results of this run form a local repository (`--chain`).
     pub chain: Vec<PathBuf>,
+    /// Show `build.log` on stderr as it is written (`build -v`).
+    pub live: bool,
 }
 
 /// rpmbuild's options from the command line.
@@ -333,6 +335,7 @@ impl Build<'_> {
 
     /// Runs `spec` with its output appended to `build.log`; its status.
     pub(crate) fn run_logged(&self, mut spec: Spec) -> Result<i32, BuildError> {
+        let _follow = self.opts.live.then(|| Follow::start(&self.build_log)).flatten();
         let log = fs_err::OpenOptions::new()
             .append(true)
             .create(true)
@@ -419,6 +422,41 @@ impl Build<'_> {
             what: "create the build user",
             source,
         })
+    }
+}
+
+/// `build -v`: what is appended to a log is copied to stderr while a step
+/// runs, by `tail -f` (which also stops when brt is gone, kill -9 included).
+/// When the step is done, tail gets a moment to print the rest (it is
+/// woken by inotify, and polls every 0.1 s), then is stopped.
+struct Follow {
+    tail: std::process::Child,
+}
+
+impl Follow {
+    fn start(log: &Path) -> Option<Follow> {
+        use std::os::fd::AsFd;
+        use std::process::{Command, Stdio};
+        let offset = fs_err::metadata(log).map_or(0, |m| m.len());
+        let stderr = io::stderr().as_fd().try_clone_to_owned().ok()?;
+        let tail = Command::new("tail")
+            .args(["-s", "0.1", "-f", "-c"])
+            .arg(format!("+{}", offset + 1))
+            .arg(format!("--pid={}", std::process::id()))
+            .arg(log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(stderr))
+            .spawn()
+            .ok()?;
+        Some(Follow { tail })
+    }
+}
+
+impl Drop for Follow {
+    fn drop(&mut self) {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let _ = self.tail.kill();
+        let _ = self.tail.wait();
     }
 }
 

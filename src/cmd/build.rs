@@ -161,6 +161,7 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
                 target: common.target.clone(),
             },
             chain: if chain { chained.clone() } else { Vec::new() },
+            live: settings.verbosity > 0,
         };
         settings.info(format!(
             "building `{}` in root `{}`",

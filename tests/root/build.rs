@@ -207,6 +207,18 @@ fn rpm_builds_in_an_aarch64_root() {
     // gcc and make are in @buildsys-build: the step still leaves its line.
     let root_log = fs_err::read_to_string(result.join("root.log")).unwrap();
     assert!(root_log.contains("brt: nothing to install"), "{root_log}");
+    // `-v` shows build.log as it is written.
+    let live = brt.tmp.path().join("result-live");
+    let out = brt
+        .cmd()
+        .args(["-v", "-r", &r, "build", "--resultdir"])
+        .arg(&live)
+        .arg(&greet)
+        .output()
+        .unwrap();
+    assert_ok(&out, "build -v");
+    assert!(stderr(&out).contains("Executing(%build)"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Wrote: "), "{}", stderr(&out));
     let installed = fs_err::read_to_string(result.join("installed_pkgs.log")).unwrap();
     assert!(
         installed.lines().any(|l| l.starts_with("gcc-12-")),
