@@ -307,16 +307,23 @@ pub struct InitArgs {
     /// Build the root even if the root cache has it (and do not keep it there)
     #[arg(long)]
     pub no_cache: bool,
+    #[command(flatten)]
+    pub dry: DryRunArgs,
+
+    /// Native helpers for emulated roots: auto, tools or off (default: config `accel.mode`, else auto)
+    #[arg(long, value_name = "MODE", value_parser = parse_accel)]
+    pub accel: Option<AccelMode>,
+}
+
+/// `--dry-run` and its `--json`.
+#[derive(Debug, Args, Default, Clone, Copy)]
+pub struct DryRunArgs {
     /// Print what would be installed, upgraded or removed, and change nothing
     #[arg(long)]
     pub dry_run: bool,
     /// With --dry-run: the transaction as JSON on stdout
     #[arg(long, requires = "dry_run")]
     pub json: bool,
-
-    /// Native helpers for emulated roots: auto, tools or off (default: config `accel.mode`, else auto)
-    #[arg(long, value_name = "MODE", value_parser = parse_accel)]
-    pub accel: Option<AccelMode>,
 }
 
 #[derive(Debug, Args)]
@@ -327,12 +334,8 @@ pub struct PackagesArgs {
     /// RPM roots: remove installed packages that conflict with the new ones (as dnf)
     #[arg(long)]
     pub allowerasing: bool,
-    /// Print what would be installed, upgraded or removed, and change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// With --dry-run: the transaction as JSON on stdout
-    #[arg(long, requires = "dry_run")]
-    pub json: bool,
+    #[command(flatten)]
+    pub dry: DryRunArgs,
 
     /// Downloads at once
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -347,12 +350,8 @@ pub struct UpdateArgs {
     /// Downloads at once
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
-    /// Print what would be installed, upgraded or removed, and change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// With --dry-run: the transaction as JSON on stdout
-    #[arg(long, requires = "dry_run")]
-    pub json: bool,
+    #[command(flatten)]
+    pub dry: DryRunArgs,
 
     /// Native helpers for emulated roots: auto, tools or off (default: config `accel.mode`, else auto)
     #[arg(long, value_name = "MODE", value_parser = parse_accel)]

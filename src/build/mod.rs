@@ -335,7 +335,11 @@ impl Build<'_> {
 
     /// Runs `spec` with its output appended to `build.log`; its status.
     pub(crate) fn run_logged(&self, mut spec: Spec) -> Result<i32, BuildError> {
-        let _follow = self.opts.live.then(|| Follow::start(&self.build_log)).flatten();
+        let _follow = self
+            .opts
+            .live
+            .then(|| Follow::start(&self.build_log))
+            .flatten();
         let log = fs_err::OpenOptions::new()
             .append(true)
             .create(true)

@@ -20,16 +20,19 @@ pub fn run(settings: &Settings, args: InitArgs) -> Result<i32> {
             accel: args.accel,
             root_cache: !args.no_cache,
             allow_erasing: false,
-            dry_run: args.dry_run,
+            dry_run: args.dry.dry_run,
         },
         |layout, config, opts| {
-            if args.dry_run {
+            if args.dry.dry_run {
                 let tx = match config.distro.family {
                     Family::Deb => debstrap::dry_run(config, opts)?,
                     Family::Rpm => rpmstrap::dry_run(config, opts)?,
                 };
                 return Ok(super::packages::dry_run_report(
-                    config, "init", &tx, args.json,
+                    config,
+                    "init",
+                    &tx,
+                    args.dry.json,
                 ));
             }
             settings.info(format!(
@@ -83,8 +86,7 @@ pub fn ensure_ready(
             parallel,
             accel,
             no_cache: false,
-            dry_run: false,
-            json: false,
+            dry: Default::default(),
         },
     )?;
     Ok((code != exit::OK).then_some(code))

@@ -15,7 +15,7 @@ use brt::root::{debinstall, rpminstall};
 
 pub fn install(settings: &Settings, args: PackagesArgs) -> Result<i32> {
     let layout = Layout::new(&settings.basedir, &settings.config()?.name);
-    if !args.dry_run
+    if !args.dry.dry_run
         && let Some(code) = super::init::ensure_ready(settings, &layout, args.parallel, args.accel)?
     {
         return Ok(code);
@@ -28,7 +28,7 @@ pub fn install(settings: &Settings, args: PackagesArgs) -> Result<i32> {
             parallel: usize::from(args.parallel),
             accel: args.accel,
             allow_erasing: args.allowerasing,
-            dry_run: args.dry_run,
+            dry_run: args.dry.dry_run,
             ..Knobs::default()
         },
         |layout, config, opts| {
@@ -36,8 +36,8 @@ pub fn install(settings: &Settings, args: PackagesArgs) -> Result<i32> {
                 Family::Deb => debinstall::install(layout, config, Some(&args.packages), opts)?,
                 Family::Rpm => rpminstall::install(layout, config, Some(&args.packages), opts)?,
             };
-            Ok(match args.dry_run {
-                true => dry_run_report(config, "install", &changes.transaction, args.json),
+            Ok(match args.dry.dry_run {
+                true => dry_run_report(config, "install", &changes.transaction, args.dry.json),
                 false => summary(&changes),
             })
         },
@@ -52,7 +52,7 @@ pub fn update(settings: &Settings, args: UpdateArgs) -> Result<i32> {
         Knobs {
             parallel: usize::from(args.parallel),
             accel: args.accel,
-            dry_run: args.dry_run,
+            dry_run: args.dry.dry_run,
             ..Knobs::default()
         },
         |layout, config, opts| {
@@ -60,8 +60,8 @@ pub fn update(settings: &Settings, args: UpdateArgs) -> Result<i32> {
                 Family::Deb => debinstall::install(layout, config, None, opts)?,
                 Family::Rpm => rpminstall::install(layout, config, None, opts)?,
             };
-            Ok(match args.dry_run {
-                true => dry_run_report(config, "update", &changes.transaction, args.json),
+            Ok(match args.dry.dry_run {
+                true => dry_run_report(config, "update", &changes.transaction, args.dry.json),
                 false => summary(&changes),
             })
         },
@@ -69,7 +69,7 @@ pub fn update(settings: &Settings, args: UpdateArgs) -> Result<i32> {
 }
 
 pub fn remove(settings: &Settings, args: PackagesArgs) -> Result<i32> {
-    if args.dry_run || args.allowerasing {
+    if args.dry.dry_run || args.allowerasing {
         return Err(super::UsageError::Unsupported(
             "`remove` takes neither `--dry-run` nor `--allowerasing` (`brt shell -- apt-get -s remove …` or `rpm -e --test …` simulate a removal)".into(),
         )

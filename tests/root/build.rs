@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::common::{
     BinfmtSnapshot, Brt, mounts_below, processes_in, require_root, rpm_fixture, stderr, stdout,
 };
-use crate::initkit::{assert_ok, config, shell};
+use crate::initkit::{assert_ok, config, shell, state_packages};
 
 /// An aarch64 root with `@buildsys-build` from the fixture's `good` repo.
 fn rpm_root(brt: &Brt) -> String {
@@ -217,7 +217,11 @@ fn rpm_builds_in_an_aarch64_root() {
         .output()
         .unwrap();
     assert_ok(&out, "build -v");
-    assert!(stderr(&out).contains("Executing(%build)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Executing(%build)"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stderr(&out).contains("Wrote: "), "{}", stderr(&out));
     let installed = fs_err::read_to_string(result.join("installed_pkgs.log")).unwrap();
     assert!(
@@ -539,18 +543,6 @@ fn dry_run_set(
 ) -> std::collections::BTreeSet<String> {
     let tx: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     tx["packages"].as_array().unwrap().iter().map(key).collect()
-}
-
-/// The package list of a root's state.json.
-fn state_packages(brt: &Brt, name: &str) -> std::collections::BTreeSet<String> {
-    let text = fs_err::read_to_string(brt.basedir().join(name).join("state.json")).unwrap();
-    let state: serde_json::Value = serde_json::from_str(&text).unwrap();
-    state["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap().to_string())
-        .collect()
 }
 
 /// After an accelerated init and builds, the root is what an emulated init

@@ -21,6 +21,17 @@ pub fn state(brt: &Brt, name: &str) -> String {
     fs_err::read_to_string(brt.basedir().join(name).join("state.json")).unwrap_or_default()
 }
 
+/// The package list of a root's state.json.
+pub fn state_packages(brt: &Brt, name: &str) -> std::collections::BTreeSet<String> {
+    let state: serde_json::Value = serde_json::from_str(&state(brt, name)).unwrap();
+    state["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect()
+}
+
 pub fn assert_ok(o: &Output, what: &str) {
     assert!(
         o.status.success(),

@@ -62,13 +62,7 @@ fn metalink_repo(brt: &Brt) -> String {
 
 /// The packages brt resolved (state.json), as `name-epoch:version-release.arch`.
 fn resolved(brt: &Brt, name: &str) -> BTreeSet<String> {
-    let state: serde_json::Value = serde_json::from_str(&state(brt, name)).unwrap();
-    state["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap().to_string())
-        .collect()
+    crate::initkit::state_packages(brt, name)
 }
 
 fn cache_files(brt: &Brt) -> BTreeSet<String> {
