@@ -510,6 +510,11 @@ pub enum Support {
         entry: Entry,
         /// `Some(false)` when dynamically linked, `None` when unreadable.
         interpreter_static: Option<bool>,
+        /// The other enabled entries that match the arch, with whether their
+        /// interpreters are static. The kernel tries entries newest first and
+        /// /proc does not say which is newest, so any of them may be the one
+        /// it uses.
+        others: Vec<(Entry, Option<bool>)>,
     },
     /// Nothing runs them; `reason` says why.
     Unavailable { reason: Unavailable },
@@ -529,8 +534,9 @@ pub enum Unavailable {
 pub enum ChrootNeeds {
     /// Nothing: native, or an `F` entry (the kernel holds the interpreter open).
     Nothing,
-    /// Bind the host interpreter read-only at this same path inside the root.
-    BindInterpreter(PathBuf),
+    /// Bind these host interpreters read-only at their own paths inside
+    /// the root (every enabled entry without `F` that the kernel may pick).
+    BindInterpreters(Vec<PathBuf>),
 }
 
 impl Support {
@@ -538,21 +544,46 @@ impl Support {
     pub fn chroot_needs(&self, arch: &Arch) -> Result<ChrootNeeds, BinfmtError> {
         match self {
             Support::Native => Ok(ChrootNeeds::Nothing),
-            Support::Emulated { entry, .. } if entry.has_flag('F') => Ok(ChrootNeeds::Nothing),
             Support::Emulated {
                 entry,
                 interpreter_static,
-            } => match interpreter_static {
-                Some(true) => Ok(ChrootNeeds::BindInterpreter(entry.interpreter.clone())),
-                Some(false) => Err(BinfmtError::DynamicInterpreter {
-                    path: entry.interpreter.clone(),
-                    entry: entry.name.clone(),
-                }),
-                None => Err(BinfmtError::InterpreterMissing {
-                    path: entry.interpreter.clone(),
-                    entry: entry.name.clone(),
-                }),
-            },
+                others,
+            } => {
+                // The chosen entry must work in a root; of the others, every
+                // static interpreter of an entry without F is bound too, so
+                // the root works whichever entry the kernel tries first.
+                let mut binds = Vec::new();
+                if !entry.has_flag('F') {
+                    match interpreter_static {
+                        Some(true) => binds.push(entry.interpreter.clone()),
+                        Some(false) => {
+                            return Err(BinfmtError::DynamicInterpreter {
+                                path: entry.interpreter.clone(),
+                                entry: entry.name.clone(),
+                            });
+                        }
+                        None => {
+                            return Err(BinfmtError::InterpreterMissing {
+                                path: entry.interpreter.clone(),
+                                entry: entry.name.clone(),
+                            });
+                        }
+                    }
+                }
+                for (other, is_static) in others {
+                    if !other.has_flag('F')
+                        && *is_static == Some(true)
+                        && !binds.contains(&other.interpreter)
+                    {
+                        binds.push(other.interpreter.clone());
+                    }
+                }
+                Ok(if binds.is_empty() {
+                    ChrootNeeds::Nothing
+                } else {
+                    ChrootNeeds::BindInterpreters(binds)
+                })
+            }
             Support::Unavailable {
                 reason: Unavailable::NotMounted,
             } => Err(BinfmtError::NotMounted { arch: arch.rpm }),
@@ -623,9 +654,15 @@ impl Host {
             .filter(|e| e.enabled)
             .max_by_key(|e| e.has_flag('F'));
         if let Some(entry) = enabled {
+            let others = matching
+                .iter()
+                .filter(|e| e.enabled && e.name != entry.name)
+                .map(|e| (e.clone(), is_static_elf(&e.interpreter)))
+                .collect();
             return Ok(Support::Emulated {
                 entry: entry.clone(),
                 interpreter_static: is_static_elf(&entry.interpreter),
+                others,
             });
         }
         let reason = if matching.is_empty() {
@@ -868,23 +905,41 @@ magic a70d0d0a
         let with_f = Support::Emulated {
             entry: Entry::parse("a", FEDORA_STATIC).unwrap(),
             interpreter_static: Some(true),
+            others: Vec::new(),
         };
         assert_eq!(with_f.chroot_needs(aarch64).unwrap(), ChrootNeeds::Nothing);
 
         let mut no_f_entry = Entry::parse("a", FEDORA_STATIC).unwrap();
         no_f_entry.flags.clear();
         let no_f_static = Support::Emulated {
-            entry: no_f_entry,
+            entry: no_f_entry.clone(),
             interpreter_static: Some(true),
+            others: Vec::new(),
         };
         assert_eq!(
             no_f_static.chroot_needs(aarch64).unwrap(),
-            ChrootNeeds::BindInterpreter("/usr/bin/qemu-aarch64-static".into())
+            ChrootNeeds::BindInterpreters(vec!["/usr/bin/qemu-aarch64-static".into()])
+        );
+
+        // brt's F entry and a later one without F (the kernel tries the
+        // later first): the other's static interpreter is bound too.
+        let mut later = no_f_entry.clone();
+        later.name = "qemu-aarch64".into();
+        later.interpreter = "/usr/libexec/qemu-binfmt/aarch64-binfmt-P".into();
+        let both = Support::Emulated {
+            entry: Entry::parse("brt-qemu-aarch64", FEDORA_STATIC).unwrap(),
+            interpreter_static: Some(true),
+            others: vec![(later.clone(), Some(true)), (no_f_entry, Some(false))],
+        };
+        assert_eq!(
+            both.chroot_needs(aarch64).unwrap(),
+            ChrootNeeds::BindInterpreters(vec![later.interpreter.clone()])
         );
 
         let no_f_dynamic = Support::Emulated {
             entry: Entry::parse("qemu-aarch64", FEDORA_DYNAMIC).unwrap(),
             interpreter_static: Some(false),
+            others: Vec::new(),
         };
         let err = no_f_dynamic.chroot_needs(aarch64).unwrap_err();
         assert!(matches!(err, BinfmtError::DynamicInterpreter { .. }));

@@ -52,7 +52,7 @@ enum Kind {
 const COMPILER_PARTS: &[&str] = &["cc1", "cc1plus", "lto1", "liblto_plugin.so"];
 
 /// Changes when the way layers are made changes (part of their key).
-const LAYER_FORMAT: u32 = 2;
+const LAYER_FORMAT: u32 = 3;
 
 /// Where programs may be, in a package's paths.
 const PROGRAM_DIRS: &[&str] = &["bin", "sbin", "usr/bin", "usr/sbin"];
@@ -86,10 +86,10 @@ pub fn prepare(
     }
     match layer(config, mode, root, installed, opts) {
         Ok((mut layer, mut notes)) => {
-            if let Err(why) = super::probe(root, &layer, opts.interpreter.clone()) {
+            if let Err(why) = super::probe(root, &layer, opts.interpreters.clone()) {
                 return Accel::emulated(mode, why);
             }
-            if let Err(why) = super::probe_compiler(root, &layer, opts.interpreter.clone()) {
+            if let Err(why) = super::probe_compiler(root, &layer, opts.interpreters.clone()) {
                 notes.push(format!("the native compilers stay emulated: {why}"));
                 layer = layer.without_compilers();
             }
@@ -619,14 +619,17 @@ fn built_using(p: &DebPackage, source: &str) -> Option<String> {
 
 /// Points a cross compiler's compiled-in directories at the native
 /// compiler's (`/usr/lib/gcc-cross/T/N/…` → `/usr/lib/gcc/T/N/…`, the C++
-/// headers from `…/T/include/c++/N` to `…/include/c++/N`), in place: each
+/// headers from `…/T/include/c++/N` to `/usr/include/c++/N`), in place: each
 /// path is a NUL-terminated string in the program's read-only data and the
 /// native path is never longer, so it is written over the cross one and
 /// padded with NULs. Whether the result searches exactly the native
 /// compiler's directories is checked in the root before use.
 fn relocate_compiler(file: &Path, triplet: &str, major: &str) -> io::Result<()> {
     let cross = format!("/usr/lib/gcc-cross/{triplet}/{major}/../../../../{triplet}/include/c++");
-    let native = format!("/usr/lib/gcc/{triplet}/{major}/../../../../include");
+    // The native compiler prints (and so records) its C++ directories with
+    // the `..` resolved; the cross one, configured with a sysroot, would
+    // keep them: write the resolved form.
+    let native = "/usr/include";
     let rules: Vec<(String, String)> = vec![
         (
             format!("{cross}/{major}/{triplet}"),
@@ -724,7 +727,7 @@ mod tests {
             .filter(|s| !s.is_empty())
             .map(|s| String::from_utf8_lossy(s).into_owned())
             .collect();
-        let native = format!("/usr/lib/gcc/{t}/14/../../../../include");
+        let native = "/usr/include";
         assert_eq!(
             found[1..],
             [

@@ -246,24 +246,37 @@ pub fn for_root(
     }
 }
 
+/// Prints what `gcc -v` and `g++ -v` say of their search directories,
+/// without the directories that are empty in the root (a search directory
+/// with nothing in it cannot change what a compiler finds: a cross
+/// compiler does not search the empty `/usr/local/include`).
+const SEARCH_LISTS: &str = r#"for cc in gcc g++; do
+    command -v $cc >/dev/null || continue
+    echo "== $cc"
+    lang=c; [ $cc = g++ ] && lang=c++
+    $cc -v -E -x $lang /dev/null -o /dev/null 2>&1 | while IFS= read -r line; do
+        case "$line" in
+        " /"*)
+            dir=${line# }
+            if [ -d "$dir" ] && [ -z "$(ls -A "$dir")" ]; then continue; fi
+            ;;
+        esac
+        printf '%s\n' "$line"
+    done
+done
+"#;
+
 /// What the root's `gcc -v` and `g++ -v` say of their search directories
 /// (`#include` lists and ignored directories), run with `layer`.
 fn search_lists(
     root: &Path,
     layer: &Layer,
-    interpreter: Option<PathBuf>,
+    interpreters: Vec<PathBuf>,
 ) -> Result<Vec<String>, String> {
     let out = tempfile::tempfile().map_err(|e| e.to_string())?;
-    let mut spec = Spec::new(
-        root.to_path_buf(),
-        sandbox::sh(
-            "for cc in gcc g++; do command -v $cc >/dev/null || continue; \
-             echo \"== $cc\"; $cc -v -E -x $([ $cc = gcc ] && echo c || echo c++) /dev/null -o /dev/null 2>&1; done",
-            [],
-        ),
-    );
+    let mut spec = Spec::new(root.to_path_buf(), sandbox::sh(SEARCH_LISTS, []));
     spec.binds = layer.binds();
-    spec.interpreter = interpreter;
+    spec.interpreters = interpreters;
     spec.env.push(("LC_ALL".into(), "C".into()));
     spec.output = Some(std::os::fd::AsRawFd::as_raw_fd(&out));
     sandbox::run(&spec).map_err(|e| e.to_string())?;
@@ -275,12 +288,9 @@ fn search_lists(
         .map_err(|e| e.to_string())?;
     Ok(text
         .lines()
-        .filter(|l| {
-            l.starts_with("== ")
-                || l.starts_with(' ')
-                || l.starts_with("ignoring ")
-                || l.starts_with("#include")
-        })
+        // The directories searched, in order (what it ignores, and why,
+        // changes nothing).
+        .filter(|l| l.starts_with("== ") || l.starts_with(' ') || l.starts_with("#include"))
         .map(str::to_string)
         .collect())
 }
@@ -291,13 +301,13 @@ fn search_lists(
 pub fn probe_compiler(
     root: &Path,
     layer: &Layer,
-    interpreter: Option<PathBuf>,
+    interpreters: Vec<PathBuf>,
 ) -> Result<(), String> {
     if !layer.programs.iter().any(Layer::is_compiler) {
         return Ok(());
     }
-    let native = search_lists(root, layer, interpreter.clone())?;
-    let emulated = search_lists(root, &layer.without_compilers(), interpreter)?;
+    let native = search_lists(root, layer, interpreters.clone())?;
+    let emulated = search_lists(root, &layer.without_compilers(), interpreters)?;
     if native.iter().all(|l| !l.starts_with(' ')) {
         return Err("the root's gcc printed no search list".into());
     }
@@ -315,7 +325,7 @@ pub fn probe_compiler(
 /// Checks that the helpers run in `root` (a sandbox with the layer's binds
 /// running the first native program with `--version`), so that a broken
 /// layer costs a line, not a failed build.
-pub fn probe(root: &Path, layer: &Layer, interpreter: Option<PathBuf>) -> Result<(), String> {
+pub fn probe(root: &Path, layer: &Layer, interpreters: Vec<PathBuf>) -> Result<(), String> {
     let Some(first) = layer
         .programs
         .iter()
@@ -332,7 +342,7 @@ pub fn probe(root: &Path, layer: &Layer, interpreter: Option<PathBuf>) -> Result
         ],
     );
     spec.binds = layer.binds();
-    spec.interpreter = interpreter;
+    spec.interpreters = interpreters;
     let null = fs_err::File::create("/dev/null").map_err(|e| e.to_string())?;
     spec.output = Some(std::os::fd::AsRawFd::as_raw_fd(&null));
     match sandbox::run(&spec) {

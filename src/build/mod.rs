@@ -293,7 +293,7 @@ impl Build<'_> {
         let mut spec = Spec::new(self.merged(), argv);
         spec.user = Some(self.opts.user);
         spec.network = self.opts.network;
-        spec.interpreter = self.opts.install.interpreter.clone();
+        spec.interpreters = self.opts.install.interpreters.clone();
         spec.cwd = cwd.into();
         spec.hostname = self.hostname();
         // The build root is thrown away; results are synced as collected.

@@ -67,6 +67,10 @@ struct Row {
     flags: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     interpreter_static: Option<bool>,
+    /// Every other enabled entry that matches the arch (`name: interpreter
+    /// flags`); the kernel tries the newest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    also_matching: Vec<String>,
     /// Do binaries of this arch run inside a root, and how.
     in_root: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,6 +86,7 @@ fn row(arch: &'static Arch, support: &Support) -> Row {
         interpreter: None,
         flags: None,
         interpreter_static: None,
+        also_matching: Vec::new(),
         in_root: String::new(),
         fix: None,
     };
@@ -93,8 +98,20 @@ fn row(arch: &'static Arch, support: &Support) -> Row {
         Support::Emulated {
             entry,
             interpreter_static,
+            others,
         } => {
             r.status = "emulated";
+            r.also_matching = others
+                .iter()
+                .map(|(e, _)| {
+                    format!(
+                        "{}: {} flags {:?}",
+                        e.name,
+                        e.interpreter.display(),
+                        e.flags
+                    )
+                })
+                .collect();
             r.entry = Some(entry.name.clone());
             r.interpreter = Some(entry.interpreter.display().to_string());
             r.flags = Some(entry.flags.clone());
@@ -103,11 +120,19 @@ fn row(arch: &'static Arch, support: &Support) -> Row {
                 Ok(ChrootNeeds::Nothing) => {
                     r.in_root = "yes: the F flag makes the kernel hold the interpreter open, so it works in any root".into();
                 }
-                Ok(ChrootNeeds::BindInterpreter(p)) => {
+                Ok(ChrootNeeds::BindInterpreters(p)) => {
+                    let paths: Vec<String> =
+                        p.iter().map(|p| format!("`{}`", p.display())).collect();
                     r.in_root = format!(
-                        "yes, with help: the entry lacks the F flag, so the kernel looks up `{}` inside the root; \
-                         brt bind-mounts the host's (static) interpreter there for the life of each sandbox",
-                        p.display()
+                        "yes, with help: {} the F flag, so the kernel looks up {} inside the root \
+                         (whichever matching entry it tries first); brt bind-mounts the host's (static) \
+                         interpreters there for the life of each sandbox",
+                        if others.is_empty() {
+                            "the entry lacks"
+                        } else {
+                            "a matching entry lacks"
+                        },
+                        paths.join(", ")
                     );
                 }
                 Err(e) => {
@@ -179,6 +204,9 @@ fn status(settings: &Settings, host: &Host, arch: Option<String>, json: bool) ->
             )?;
         }
         writeln!(out)?;
+        for other in &r.also_matching {
+            writeln!(out, "{:<20} also matching: {other}", "")?;
+        }
         writeln!(out, "{:<20} in a root: {}", "", r.in_root)?;
         if let Some(fix) = &r.fix {
             writeln!(out, "{:<20} fix: {fix}", "")?;

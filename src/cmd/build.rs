@@ -119,7 +119,7 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
     };
     layout.require_ready()?;
     let _cache = super::packages::cache_lock(settings)?;
-    let (interpreter, support) = emulation_support(&config)?;
+    let (interpreters, support) = emulation_support(&config)?;
     let emulated = matches!(support, Support::Emulated { .. });
     let bar = Bar::new(settings.progress);
     let say = |msg: &str| settings.info(format!("  {msg}"));
@@ -139,7 +139,7 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
                 cachedir: settings.cachedir.clone(),
                 offline: settings.offline,
                 parallel: usize::from(common.parallel),
-                interpreter: interpreter.clone(),
+                interpreters: interpreters.clone(),
                 reporter: &bar,
                 say: &say,
                 accel: common.accel,

@@ -224,8 +224,8 @@ pub(super) fn change(
     let _cache = cache_lock(settings)?;
     // Before any download: the last step must be able to run the root's
     // code (a dry init runs none, and changes nothing on the host).
-    let interpreter = if knobs.dry_run && needs == Needs::NotReady {
-        None
+    let interpreters = if knobs.dry_run && needs == Needs::NotReady {
+        Vec::new()
     } else {
         emulation(&config)?
     };
@@ -235,7 +235,7 @@ pub(super) fn change(
         cachedir: settings.cachedir.clone(),
         offline: settings.offline,
         parallel: knobs.parallel,
-        interpreter,
+        interpreters,
         reporter: &bar,
         say: &say,
         accel: knobs.accel,

@@ -71,13 +71,13 @@ pub fn run(settings: &Settings, args: ShellArgs) -> Result<i32> {
     }
 }
 
-/// Make sure the root's binaries run here; the interpreter to bind, if any.
-pub fn emulation(config: &Config) -> Result<Option<PathBuf>> {
+/// Make sure the root's binaries run here; the interpreters to bind, if any.
+pub fn emulation(config: &Config) -> Result<Vec<PathBuf>> {
     Ok(emulation_support(config)?.0)
 }
 
 /// [`emulation`], and how the host runs the root's binaries.
-pub fn emulation_support(config: &Config) -> Result<(Option<PathBuf>, Support)> {
+pub fn emulation_support(config: &Config) -> Result<(Vec<PathBuf>, Support)> {
     let host = Host::detect();
     let support = match host.support(config.arch)? {
         // An enabled entry (or native support) is used as it is; one that
@@ -90,11 +90,11 @@ pub fn emulation_support(config: &Config) -> Result<(Option<PathBuf>, Support)> 
             host.support(config.arch)?
         }
     };
-    let interpreter = match support.chroot_needs(config.arch)? {
-        ChrootNeeds::Nothing => None,
-        ChrootNeeds::BindInterpreter(p) => Some(p),
+    let interpreters = match support.chroot_needs(config.arch)? {
+        ChrootNeeds::Nothing => Vec::new(),
+        ChrootNeeds::BindInterpreters(p) => p,
     };
-    Ok((interpreter, support))
+    Ok((interpreters, support))
 }
 
 fn parse_bind(text: &str) -> Result<Bind> {
@@ -133,7 +133,7 @@ fn spec(
     config: &Config,
     root: PathBuf,
     args: &ShellArgs,
-    interpreter: Option<PathBuf>,
+    interpreters: Vec<PathBuf>,
 ) -> Result<Spec> {
     let interactive = args.command.is_empty();
     let argv = if interactive {
@@ -156,7 +156,7 @@ fn spec(
     } else {
         config.build.network
     };
-    spec.interpreter = interpreter;
+    spec.interpreters = interpreters;
     spec.binds = args
         .binds
         .iter()

@@ -327,7 +327,7 @@ pub fn remove(
         "apt-get remove",
         argv,
         Vec::new(),
-        opts.interpreter.clone(),
+        opts.interpreters.clone(),
         &layout.result_dir().join("root.log"),
     )
 }

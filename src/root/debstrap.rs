@@ -37,8 +37,8 @@ pub struct Options<'a> {
     pub offline: bool,
     /// Downloads at once.
     pub parallel: usize,
-    /// Host interpreter to bind into the root (binfmt entry without `F`).
-    pub interpreter: Option<PathBuf>,
+    /// Host interpreters to bind into the root (binfmt entries without `F`).
+    pub interpreters: Vec<PathBuf>,
     pub reporter: &'a dyn Reporter,
     /// One line per phase, for the user.
     pub say: &'a dyn Fn(&str),
@@ -1055,7 +1055,7 @@ fn configure(
         "dpkg --configure -a",
         argv,
         accel.binds(),
-        opts.interpreter.clone(),
+        opts.interpreters.clone(),
         log,
     )
 }
@@ -1069,7 +1069,7 @@ pub(crate) fn run_logged(
     step: &str,
     argv: Vec<String>,
     binds: Vec<sandbox::Bind>,
-    interpreter: Option<PathBuf>,
+    interpreters: Vec<PathBuf>,
     log: &Path,
 ) -> Result<(), InitError> {
     let log_file = fs_err::OpenOptions::new()
@@ -1095,7 +1095,7 @@ pub(crate) fn run_logged(
         ]
         .map(|(k, v)| (k.to_string(), v.to_string())),
     );
-    spec.interpreter = interpreter;
+    spec.interpreters = interpreters;
     spec.binds = binds;
     spec.output = Some(log_file.as_raw_fd());
     // What a failed step wrote is thrown away; a finished root is synced
@@ -1148,7 +1148,7 @@ pub(crate) fn run_installer(
         step,
         sandbox::sh(script, args),
         binds,
-        opts.interpreter.clone(),
+        opts.interpreters.clone(),
         &target.log,
     )
     .map_err(|e| relabel(e, &labels))

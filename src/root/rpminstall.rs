@@ -54,7 +54,7 @@ pub fn installed(target: &Target, opts: &Options) -> Result<Vec<Installed>, Init
         ],
     );
     spec.env.push(("LC_ALL".into(), "C".into()));
-    spec.interpreter = opts.interpreter.clone();
+    spec.interpreters = opts.interpreters.clone();
     spec.output = Some(out.as_raw_fd());
     let code = sandbox::run(&spec)?;
     let mut out = out;
@@ -337,7 +337,7 @@ pub fn remove(
         "rpm -e",
         argv,
         Vec::new(),
-        opts.interpreter.clone(),
+        opts.interpreters.clone(),
         &layout.result_dir().join("root.log"),
     )
 }

@@ -505,7 +505,7 @@ fn init_steps(
             step,
             vec!["/bin/sh".into(), format!("{FINISH_IN_ROOT}/{script}")],
             binds.clone(),
-            opts.interpreter.clone(),
+            opts.interpreters.clone(),
             &run.root_log_path,
         )
     };

@@ -66,8 +66,9 @@ pub struct Spec {
     pub hostname: String,
     pub network: bool,
     pub binds: Vec<Bind>,
-    /// Host interpreter to bind at the same path (binfmt entry without `F`).
-    pub interpreter: Option<PathBuf>,
+    /// Host interpreters to bind at their own paths (binfmt entries
+    /// without `F`: every one the kernel may pick).
+    pub interpreters: Vec<PathBuf>,
     /// Give the command a pseudo-terminal relayed to brt's own.
     pub pty: bool,
     /// Send the command's stdout and stderr to this open file (a log)
@@ -89,7 +90,7 @@ impl Spec {
             hostname: "brt".into(),
             network: false,
             binds: Vec::new(),
-            interpreter: None,
+            interpreters: Vec::new(),
             pty: false,
             output: None,
             nosync: false,

@@ -151,7 +151,7 @@ pub fn plan(spec: &Spec) -> Vec<Step> {
             readonly: false,
         });
     }
-    if let Some(interp) = &spec.interpreter {
+    for interp in &spec.interpreters {
         // The binfmt entry lacks `F`: the kernel resolves the interpreter
         // path inside the root at every exec, so it must exist there.
         steps.push(Step::Bind {
@@ -259,7 +259,7 @@ mod tests {
     #[test]
     fn a_non_f_interpreter_is_bound_read_only_at_its_own_path() {
         let mut s = spec();
-        s.interpreter = Some("/usr/bin/qemu-aarch64-static".into());
+        s.interpreters = vec!["/usr/bin/qemu-aarch64-static".into()];
         let steps = plan(&s);
         assert!(steps.contains(&Step::Bind {
             source: Source::Host("/usr/bin/qemu-aarch64-static".into()),

@@ -164,3 +164,49 @@ fn missing_qemu_names_the_package() {
     assert!(err.contains("apt-get install -y qemu-user-static"), "{err}");
     assert!(!snap.fs.dir.join("brt-qemu-aarch64").exists());
 }
+
+/// brt's own `F` entry and another enabled entry without `F` for the same
+/// arch: the kernel tries the newest first and /proc does not say which
+/// that is, so a root must work either way. brt binds the other entry's
+/// (static) interpreter into the sandbox and changes no host entry. Both
+/// registration orders.
+#[test]
+fn two_matching_entries_work_in_a_root_whichever_the_kernel_tries_first() {
+    require_root();
+    let snap = BinfmtSnapshot::take();
+    let brt = Brt::new();
+    brt.with_arm64_root("debian-bookworm-arm64");
+    // An interpreter at a path that no root has.
+    let qemu = brt.tmp.path().join("other-qemu-aarch64");
+    fs_err::copy("/usr/bin/qemu-aarch64-static", &qemu).unwrap();
+    let mut other = brt::binfmt::brt_entry(aarch64(), &qemu);
+    other.name = format!("brt-test-other-{}", std::process::id());
+    other.flags = String::new();
+    let own = brt::binfmt::brt_entry(
+        aarch64(),
+        std::path::Path::new("/usr/bin/qemu-aarch64-static"),
+    );
+    for order in [[&own, &other], [&other, &own]] {
+        snap.clear_arch(aarch64());
+        for e in order {
+            snap.fs.register(e).unwrap();
+        }
+        let before = snap.texts();
+        let out = brt.run(&["-r", "debian-bookworm-arm64", "shell", "--", "uname", "-m"]);
+        assert!(
+            out.status.success(),
+            "{} first: {}",
+            order[1].name,
+            stderr(&out)
+        );
+        assert_eq!(stdout(&out), "aarch64\n");
+        let out = brt.run(&["binfmt", "status", "aarch64"]);
+        assert!(stdout(&out).contains("also matching: "), "{}", stdout(&out));
+        assert!(
+            stdout(&out).contains(&qemu.display().to_string()),
+            "{}",
+            stdout(&out)
+        );
+        assert_eq!(snap.texts(), before, "a host entry changed");
+    }
+}
