@@ -241,9 +241,12 @@ pub struct BuildCommon {
     /// rpmbuild's `--target` (default: the root's arch)
     #[arg(long, value_name = "ARCH")]
     pub target: Option<String>,
-    /// Print a machine-readable summary on stdout
+    /// Print a machine-readable summary on stdout (with --dry-run: the transactions)
     #[arg(long)]
     pub json: bool,
+    /// Print the build dependencies each build would install, and build nothing
+    #[arg(long)]
+    pub dry_run: bool,
     /// Downloads at once
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,

@@ -29,7 +29,7 @@ exit $rc
 
 /// What a build needs besides the package's own `Build-Depends`, as sbuild
 /// adds it.
-const IMPLICIT: &[&str] = &["build-essential", "fakeroot"];
+pub(crate) const IMPLICIT: &[&str] = &["build-essential", "fakeroot"];
 
 /// `DEB_BUILD_OPTIONS`: as many jobs as CPUs (as mock's `%_smp_mflags`),
 /// and `nocheck` when asked.

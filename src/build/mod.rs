@@ -499,6 +499,49 @@ fn failed_step(log: &str) -> Option<String> {
     })
 }
 
+/// `build --dry-run`: the build dependencies of `input` that a build would
+/// install into a fresh build root, worked out against the ready root
+/// (read only: nothing is downloaded, mounted or written but repository
+/// metadata). Dynamic build dependencies (`%generate_buildrequires`) need
+/// the build itself and are not in it.
+pub fn dry_run(
+    layout: &Layout,
+    config: &Config,
+    input: &Path,
+    opts: &Options,
+) -> Result<crate::root::transaction::Transaction, BuildError> {
+    let target = Target {
+        root: layout.root(),
+        log: PathBuf::from("/dev/null"),
+        helpers: Accel::default(),
+    };
+    let deps = |package: String| {
+        move |source| BuildError::Dependencies {
+            package,
+            source: Box::new(source),
+        }
+    };
+    let changes = match config.distro.family {
+        Family::Deb => {
+            let dsc = dsc::Dsc::read(input)?;
+            let mut relations: Vec<String> = deb::IMPLICIT.iter().map(|s| s.to_string()).collect();
+            relations.extend(dsc.relations(config.arch.deb));
+            crate::root::debinstall::install_into(&target, config, Some(&relations), opts)
+                .map_err(deps(dsc.name))?
+        }
+        Family::Rpm => {
+            let srpm = srpm::SourceRpm::read(input)?;
+            let extra = crate::root::rpminstall::Extra {
+                requires: srpm.build_requires,
+                local: Vec::new(),
+            };
+            crate::root::rpminstall::install_into(&target, config, Some(&[]), extra, opts)
+                .map_err(deps(srpm.nvr))?
+        }
+    };
+    Ok(changes.transaction)
+}
+
 /// Builds `input` in a fresh overlay of the ready root. Always returns a
 /// report, so that a rebuild system gets one for a failure too.
 pub fn run(layout: &Layout, config: &Config, input: &Input, opts: &BuildOptions) -> Report {

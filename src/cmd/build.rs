@@ -108,7 +108,10 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
     confined::catch_interrupts()?;
     // Before any thread: the overlays live in brt's own mount namespace.
     overlay::private_namespace()?;
-    if let Some(code) = super::init::ensure_ready(settings, &layout, common.parallel, common.accel)?
+    // A dry run bootstraps nothing (the root must be ready).
+    if !common.dry_run
+        && let Some(code) =
+            super::init::ensure_ready(settings, &layout, common.parallel, common.accel)?
     {
         return Ok(code);
     }
@@ -120,6 +123,9 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
     layout.require_ready()?;
     let _cache = super::packages::cache_lock(settings)?;
     let (interpreters, support) = emulation_support(&config)?;
+    if common.dry_run {
+        return dry_run(settings, &config, &layout, &inputs, &common, interpreters);
+    }
     let emulated = matches!(support, Support::Emulated { .. });
     let bar = Bar::new(settings.progress);
     let say = |msg: &str| settings.info(format!("  {msg}"));
@@ -188,6 +194,57 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
         println!("{}", serde_json::to_string_pretty(&summary)?);
     }
     Ok(code(class))
+}
+
+/// `build --dry-run`: each input's build dependencies as a transaction
+/// against the ready root (whose lock the caller holds shared).
+fn dry_run(
+    settings: &Settings,
+    config: &Config,
+    layout: &Layout,
+    inputs: &[Input],
+    common: &BuildCommon,
+    interpreters: Vec<PathBuf>,
+) -> Result<i32> {
+    let bar = Bar::new(settings.progress);
+    let say = |msg: &str| settings.info(format!("  {msg}"));
+    let opts = Options {
+        cachedir: settings.cachedir.clone(),
+        offline: settings.offline,
+        parallel: usize::from(common.parallel),
+        interpreters,
+        reporter: &bar,
+        say: &say,
+        accel: None,
+        root_cache: true,
+        allow_erasing: true,
+        dry_run: true,
+    };
+    let mut all = Vec::new();
+    for input in inputs {
+        let tx = match build::dry_run(layout, config, input.path(), &opts) {
+            Ok(tx) => tx,
+            Err(e) => {
+                let class = e.class();
+                super::print_error(&e, e.hint());
+                return Ok(code(class));
+            }
+        };
+        if !common.json {
+            let what = format!("build {}", input.path().display());
+            settings.info(super::packages::dry_run_report(config, &what, &tx, false));
+        }
+        all.push(serde_json::json!({
+            "input": input.path(),
+            "packages": tx.packages,
+            "download_size": tx.download_size(),
+        }));
+    }
+    if common.json {
+        let out = serde_json::json!({ "root": config.name, "command": "build", "builds": all });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(exit::OK)
 }
 
 /// Says what one build made, or what went wrong and where to look.

@@ -533,6 +533,17 @@ fn wait_for_build_step(log: &Path) {
 const DEBIAN_POOL: &str = "http://deb.debian.org/debian/pool/main/h/hello";
 
 /// `hello` from the mirror's sources (the `.dsc` and the files it lists).
+/// The build dirs of a root (kept or left over).
+fn overlay_builds(brt: &Brt, r: &str) -> Vec<String> {
+    fs_err::read_dir(brt.basedir().join(r).join("builds"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The packages of a `--dry-run --json` transaction, each as `key` makes it.
 fn dry_run_set(
     out: &std::process::Output,
@@ -666,6 +677,26 @@ fn debian_hello_from_the_mirror() {
     let dsc = hello_source(&brt.tmp.path().join("src"));
     let before = stdout(&shell(&brt, r, "dpkg-query -W | sort"));
     accelerated_root_is_clean(&brt, r, &before);
+    // What the build will install, without building.
+    let out = brt
+        .cmd()
+        .args(["-r", r, "build", "--dry-run", "--json"])
+        .arg(&dsc)
+        .output()
+        .unwrap();
+    assert_ok(&out, "build --dry-run");
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let build_deps: std::collections::BTreeSet<String> = plan["builds"][0]["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(build_deps.contains("debhelper"), "{plan}");
+    assert!(
+        overlay_builds(&brt, r).is_empty(),
+        "a dry run made a build root"
+    );
     let result = brt.tmp.path().join("result");
     let out = brt
         .cmd()
@@ -717,6 +748,18 @@ fn debian_hello_from_the_mirror() {
     assert_eq!(u16::from_le_bytes([bin[18], bin[19]]), EM_AARCH64);
     let installed = fs_err::read_to_string(result.join("installed_pkgs.log")).unwrap();
     assert!(installed.contains("debhelper "), "{installed}");
+    // Exactly what the dry run said was installed.
+    let ready: std::collections::BTreeSet<&str> = before
+        .lines()
+        .filter_map(|l| l.split(['\t', ':']).next()) // `dpkg-query -W` says `name:arch` for Multi-Arch: same
+        .collect();
+    let added: std::collections::BTreeSet<String> = installed
+        .lines()
+        .filter_map(|l| l.split(' ').next())
+        .filter(|n| !ready.contains(n))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(added, build_deps);
 
     // Fidelity: the same build with everything emulated gives the same
     // packages, byte for byte.
