@@ -71,6 +71,10 @@ struct Row {
     /// flags`); the kernel tries the newest first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     also_matching: Vec<String>,
+    /// With several matching entries: which one the kernel uses, found
+    /// by running a test binary in a root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernel_uses: Option<String>,
     /// Do binaries of this arch run inside a root, and how.
     in_root: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,6 +91,7 @@ fn row(arch: &'static Arch, support: &Support) -> Row {
         flags: None,
         interpreter_static: None,
         also_matching: Vec::new(),
+        kernel_uses: None,
         in_root: String::new(),
         fix: None,
     };
@@ -112,6 +117,9 @@ fn row(arch: &'static Arch, support: &Support) -> Row {
                     )
                 })
                 .collect();
+            if !others.is_empty() && nix::unistd::geteuid().is_root() {
+                r.kernel_uses = Some(kernel_uses(arch, entry, others));
+            }
             r.entry = Some(entry.name.clone());
             r.interpreter = Some(entry.interpreter.display().to_string());
             r.flags = Some(entry.flags.clone());
@@ -171,6 +179,31 @@ fn row(arch: &'static Arch, support: &Support) -> Row {
     r
 }
 
+/// Which of several matching entries the kernel uses, told by a test
+/// binary in an empty root: one with `F` runs without help; one without
+/// runs only when its interpreter is bound.
+fn kernel_uses(
+    arch: &'static Arch,
+    entry: &brt::binfmt::Entry,
+    others: &[(brt::binfmt::Entry, Option<bool>)],
+) -> String {
+    if brt::sandbox::runs_in_a_root(arch, &[]).unwrap_or(false) {
+        return "an entry with the F flag: the test binary runs in a root as it is".into();
+    }
+    let candidates = std::iter::once(entry).chain(others.iter().map(|(e, _)| e));
+    for e in candidates.filter(|e| !e.has_flag('F')) {
+        if brt::sandbox::runs_in_a_root(arch, std::slice::from_ref(&e.interpreter)).unwrap_or(false)
+        {
+            return format!(
+                "`{}` (no F flag): the test binary runs in a root once `{}` is bound there, which brt does",
+                e.name,
+                e.interpreter.display()
+            );
+        }
+    }
+    "none that works in a root: the test binary did not run with any interpreter bound".into()
+}
+
 fn status(settings: &Settings, host: &Host, arch: Option<String>, json: bool) -> Result<i32> {
     let arches: Vec<&'static Arch> = match (arch, &settings.root) {
         (Some(a), _) => vec![parse_arch(&a)?],
@@ -206,6 +239,9 @@ fn status(settings: &Settings, host: &Host, arch: Option<String>, json: bool) ->
         writeln!(out)?;
         for other in &r.also_matching {
             writeln!(out, "{:<20} also matching: {other}", "")?;
+        }
+        if let Some(used) = &r.kernel_uses {
+            writeln!(out, "{:<20} the kernel uses: {used}", "")?;
         }
         writeln!(out, "{:<20} in a root: {}", "", r.in_root)?;
         if let Some(fix) = &r.fix {

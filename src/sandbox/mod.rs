@@ -233,6 +233,32 @@ pub fn run(spec: &Spec) -> Result<i32, SandboxError> {
     Ok(code)
 }
 
+/// Whether a tiny static `arch` binary runs inside a root (an empty one,
+/// made for the test) with `interpreters` bound as for a real root: which
+/// binfmt entry the kernel uses shows here, since one without `F` whose
+/// interpreter is not bound fails.
+pub fn runs_in_a_root(arch: &crate::arch::Arch, interpreters: &[PathBuf]) -> std::io::Result<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().join("root");
+    for sub in ["proc", "sys", "dev", "tmp"] {
+        fs_err::create_dir_all(root.join(sub))?;
+    }
+    let probe = dir.path().join("probe");
+    fs_err::write(&probe, arch.probe_elf())?;
+    fs_err::set_permissions(&probe, std::fs::Permissions::from_mode(0o755))?;
+    let mut spec = Spec::new(root, vec!["/probe".into()]);
+    spec.binds = vec![Bind {
+        source: probe,
+        target: "/probe".into(),
+        readonly: true,
+    }];
+    spec.interpreters = interpreters.to_vec();
+    let null = fs_err::File::create("/dev/null")?;
+    spec.output = Some(null.as_raw_fd());
+    Ok(matches!(run(&spec), Ok(42)))
+}
+
 /// In pid 1: close brt's ends of the pipes and the pty master.
 fn drop_in_child(life_w: &OwnedFd, master: Option<&OwnedFd>) {
     let _ = nix::unistd::close(life_w.as_raw_fd());

@@ -202,6 +202,14 @@ fn two_matching_entries_work_in_a_root_whichever_the_kernel_tries_first() {
         assert_eq!(stdout(&out), "aarch64\n");
         let out = brt.run(&["binfmt", "status", "aarch64"]);
         assert!(stdout(&out).contains("also matching: "), "{}", stdout(&out));
+        // The kernel tries the newest entry first; a test binary in a
+        // root tells which it is.
+        let used = if order[1].has_flag('F') {
+            "the kernel uses: an entry with the F flag".to_string()
+        } else {
+            format!("the kernel uses: `{}` (no F flag)", other.name)
+        };
+        assert!(stdout(&out).contains(&used), "{}", stdout(&out));
         assert!(
             stdout(&out).contains(&qemu.display().to_string()),
             "{}",
