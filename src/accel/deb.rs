@@ -25,7 +25,7 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use super::{Accel, CACHE_DIR, IN_SANDBOX, Layer, Mode, Program};
+use super::{Accel, CACHE_DIR, IN_SANDBOX, Indexes, Layer, Mode, Program};
 use crate::arch::Arch;
 use crate::config::Config;
 use crate::fetch::{Fetcher, PackageCache};
@@ -77,14 +77,12 @@ pub fn prepare(
     root: &Path,
     installed: &HashMap<String, DebVersion>,
     opts: &Options,
+    indexes: &mut Indexes,
 ) -> Accel {
-    if mode == Mode::Off {
-        return Accel {
-            mode: Some(mode),
-            ..Accel::default()
-        };
+    if let Some(accel) = super::unneeded(mode, true) {
+        return accel;
     }
-    match layer(config, mode, root, installed, opts) {
+    match layer(config, mode, root, installed, opts, indexes) {
         Ok((mut layer, mut notes)) => {
             if let Err(why) = super::probe(root, &layer, opts.interpreters.clone()) {
                 return Accel::emulated(mode, why);
@@ -110,6 +108,7 @@ fn layer(
     root: &Path,
     installed: &HashMap<String, DebVersion>,
     opts: &Options,
+    indexes: &mut Indexes,
 ) -> Result<(Layer, Vec<String>), String> {
     let host = Arch::host();
     let mut notes = Vec::new();
@@ -123,10 +122,14 @@ fn layer(
         return Err("none of the `accel.tools` packages is installed in the root".into());
     }
     let fetcher = Fetcher::new(opts.offline);
-    let mut indexes = fetch_metadata_for(&fetcher, config, &opts.cachedir, false, host.deb)
-        .map_err(|e| format!("no {} index of the root's repositories: {e}", host.deb))?;
-    let universe = Universe::new(&mut indexes);
-    let mut pins = Vec::new();
+    if indexes.deb.is_none() {
+        let mut loaded = fetch_metadata_for(&fetcher, config, &opts.cachedir, false, host.deb)
+            .map_err(|e| format!("no {} index of the root's repositories: {e}", host.deb))?;
+        indexes.deb = Some(Universe::new(&mut loaded));
+    }
+    let universe = indexes.deb.as_ref().expect("loaded above");
+    // Host-arch packages to take: name, version, what they bring.
+    let mut wanted: Vec<(String, String, Kind)> = Vec::new();
     for tool in tools {
         let version = &installed[tool];
         // The same version, or the same upload rebuilt for one arch only
@@ -139,7 +142,7 @@ fn layer(
             .filter(|p| binnmu_base(p.version.as_str()) == base)
             .max_by_key(|p| &p.version == version);
         if let Some(p) = found {
-            pins.push(format!("{tool}={}", p.version));
+            wanted.push((tool.clone(), p.version.to_string(), Kind::Tool));
         } else {
             notes.push(format!(
                 "`{tool}` stays emulated: the repositories have no {} build of {version}",
@@ -147,25 +150,17 @@ fn layer(
             ));
         }
     }
-    let mut kinds: HashMap<String, Kind> = pins
-        .iter()
-        .map(|p| (p.split('=').next().unwrap_or(p).to_string(), Kind::Tool))
-        .collect();
     if mode == Mode::Auto {
         match toolchain(config, installed, &universe.packages, host) {
-            Ok(found) => {
-                for (name, version, kind) in found {
-                    pins.push(format!("{name}={version}"));
-                    kinds.insert(name, kind);
-                }
-            }
+            Ok(found) => wanted.extend(found),
             Err(why) => notes.push(why),
         }
     }
-    if pins.is_empty() {
+    if wanted.is_empty() {
         return Err(notes.join("; "));
     }
-    let mut packages = pins.clone();
+    let mut packages: Vec<String> = wanted.iter().map(|(n, v, _)| format!("{n}={v}")).collect();
+    let kinds: HashMap<String, Kind> = wanted.into_iter().map(|(n, _, k)| (n, k)).collect();
     // The host-arch libc ships the locale data compared with the root's.
     packages.push("libc-bin".into());
     let request = DebRequest {

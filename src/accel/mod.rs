@@ -10,9 +10,9 @@
 //! (`CACHEDIR/accel-v1/KEY/`), and a sandbox that uses them gets:
 //! - the layer bound read-only at [`IN_SANDBOX`], inside the sandbox's own
 //!   `/dev` tmpfs, so not even a mount point is created in the root: the
-//!   native loader at `IN_SANDBOX/ld.so` and the native libraries in
-//!   `IN_SANDBOX/lib`, which each helper names as its interpreter and
-//!   `DT_RPATH` (patched into the layer's copy, never into the root);
+//!   native loader and libraries in `IN_SANDBOX/lib`, which each helper
+//!   names as its interpreter and `DT_RPATH` (patched into the layer's
+//!   copy, never into the root);
 //! - each helper bound read-only over the root's program at the same path.
 //!
 //! Neither the package database nor any file of the root changes, so
@@ -29,8 +29,6 @@ pub mod deb;
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
 use crate::sandbox::{self, Bind, Spec};
 
 /// Where the layer appears inside a sandbox (in its private `/dev`).
@@ -42,7 +40,7 @@ pub const CACHE_DIR: &str = "accel-v1";
 pub use crate::config::AccelMode as Mode;
 
 /// One native program and the root's program it stands in for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Program {
     /// The package that ships it (in the root and, for the host's arch, in
     /// the layer), at the same version.
@@ -50,12 +48,11 @@ pub struct Program {
     /// Path inside the root, symlinks resolved.
     pub path: PathBuf,
     /// The native copy in the layer (host path).
-    #[serde(skip)]
     pub file: PathBuf,
 }
 
 /// The native helpers for one root, as bound into its sandboxes.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Layer {
     /// Host path of the layer (loader, libraries, programs).
     pub dir: PathBuf,
@@ -84,19 +81,19 @@ impl Layer {
         binds
     }
 
+    /// The layer with only the programs `keep` keeps.
+    fn retain(&self, keep: impl Fn(&Program) -> bool) -> Layer {
+        Layer {
+            dir: self.dir.clone(),
+            programs: self.programs.iter().filter(|p| keep(p)).cloned().collect(),
+            packages: self.packages.clone(),
+        }
+    }
+
     /// The layer without the programs of `packages`: a package manager that
     /// replaces or removes a package cannot rename over a bound file.
     pub fn without(&self, packages: &[&str]) -> Layer {
-        Layer {
-            dir: self.dir.clone(),
-            programs: self
-                .programs
-                .iter()
-                .filter(|p| !packages.contains(&p.package.as_str()))
-                .cloned()
-                .collect(),
-            packages: self.packages.clone(),
-        }
+        self.retain(|p| !packages.contains(&p.package.as_str()))
     }
 
     /// Whether `p` is a compiler proper (`cc1`, `cc1plus`, `lto1`).
@@ -109,16 +106,7 @@ impl Layer {
 
     /// The layer without its compilers proper.
     pub fn without_compilers(&self) -> Layer {
-        Layer {
-            dir: self.dir.clone(),
-            programs: self
-                .programs
-                .iter()
-                .filter(|p| !Layer::is_compiler(p))
-                .cloned()
-                .collect(),
-            packages: self.packages.clone(),
-        }
+        self.retain(|p| !Layer::is_compiler(p))
     }
 
     /// Program names, for logs: `sed grep tar …`.
@@ -186,11 +174,6 @@ impl Accel {
         }
     }
 
-    /// Number of native programs.
-    pub fn native(&self) -> usize {
-        self.layer.as_ref().map_or(0, |l| l.programs.len())
-    }
-
     /// One line for the user and the logs: what runs natively, or why
     /// nothing does.
     pub fn summary(&self) -> String {
@@ -212,6 +195,26 @@ impl Accel {
     }
 }
 
+/// Nothing to do: `Off` mode, or a root whose binaries run natively.
+pub fn unneeded(mode: Mode, emulated: bool) -> Option<Accel> {
+    match (mode, emulated) {
+        (Mode::Off, _) => Some(Accel {
+            mode: Some(mode),
+            ..Accel::default()
+        }),
+        (_, false) => Some(Accel::emulated(mode, "the root runs natively")),
+        _ => None,
+    }
+}
+
+/// The host-arch indexes the helpers come from, loaded once and kept for
+/// the next use in the same command (a build asks twice: before and after
+/// its build dependencies are installed).
+#[derive(Default)]
+pub struct Indexes {
+    pub(crate) deb: Option<crate::root::debstrap::Universe>,
+}
+
 /// The helpers for `root` as it is now (its package database says what is
 /// installed), by the root's family; or, in `Off` mode or for a root that
 /// runs natively, none.
@@ -221,21 +224,16 @@ pub fn for_root(
     root: &Path,
     emulated: bool,
     opts: &crate::root::debstrap::Options,
+    indexes: &mut Indexes,
 ) -> Accel {
-    if mode == Mode::Off {
-        return Accel {
-            mode: Some(mode),
-            ..Accel::default()
-        };
-    }
-    if !emulated {
-        return Accel::emulated(mode, "the root runs natively");
+    if let Some(accel) = unneeded(mode, emulated) {
+        return accel;
     }
     match config.distro.family {
         crate::config::Family::Deb => match crate::root::debinstall::installed(root) {
             Ok(have) => {
                 let have = have.into_iter().map(|p| (p.name, p.version)).collect();
-                deb::prepare(config, mode, root, &have, opts)
+                deb::prepare(config, mode, root, &have, opts, indexes)
             }
             Err(e) => Accel::emulated(mode, format!("cannot read the root's packages: {e}")),
         },

@@ -65,7 +65,8 @@ pub(crate) fn build(b: &mut Build) -> Result<(), BuildError> {
     b.prepare_user(Vec::new())?;
     // The build dependencies' maintainer scripts run with the helpers of
     // the root as it is; the build with those of the root with them.
-    b.target.helpers = b.helpers(&b.target.log);
+    let log = b.target.log.clone();
+    b.target.helpers = b.helpers(&log);
     debinstall::install_into(&b.target, b.config, Some(&relations), &b.opts.install).map_err(
         |source| BuildError::Dependencies {
             package: dsc.name.clone(),
@@ -73,7 +74,8 @@ pub(crate) fn build(b: &mut Build) -> Result<(), BuildError> {
         },
     )?;
     b.lap("install");
-    b.accel = b.helpers(&b.build_log);
+    let log = b.build_log.clone();
+    b.accel = b.helpers(&log);
     b.lap("accel");
 
     (b.opts.install.say)(&format!(

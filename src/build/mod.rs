@@ -248,19 +248,22 @@ pub(crate) struct Build<'a> {
     pub build_status: Option<i32>,
     /// The native helpers of the build step.
     pub accel: Accel,
+    /// The host-arch indexes the helpers came from, for the next ask.
+    indexes: crate::accel::Indexes,
 }
 
 impl Build<'_> {
     /// The native helpers for the build root as it is now, said to the user
     /// and in `log`.
-    pub(crate) fn helpers(&self, log: &Path) -> Accel {
+    pub(crate) fn helpers(&mut self, log: &Path) -> Accel {
         let mode = self.opts.install.accel_mode(self.config, AccelMode::Tools);
         let accel = crate::accel::for_root(
             self.config,
             mode,
-            &self.merged(),
+            &self.root.merged(),
             self.opts.emulated,
             &self.opts.install,
+            &mut self.indexes,
         );
         if let Ok(mut f) = fs_err::OpenOptions::new()
             .append(true)
@@ -661,6 +664,7 @@ fn start<'a>(
         _result_lock: result_lock,
         build_status: None,
         accel: Accel::default(),
+        indexes: Default::default(),
     };
     build.lap("build-root");
     Ok(build)

@@ -57,7 +57,8 @@ pub(crate) fn build(b: &mut Build) -> Result<(), BuildError> {
     b.prepare_user(vec![(format!("{BUILDDIR}/.rpmmacros"), macros(b))])?;
     let mut installed = install(b, &srpm, srpm.build_requires.clone())?;
     b.lap("install");
-    b.accel = b.helpers(&b.build_log);
+    let log = b.build_log.clone();
+    b.accel = b.helpers(&log);
 
     let file = b.input().file_name().unwrap_or_default().to_string_lossy();
     let unpack = b.user_spec(

@@ -141,18 +141,7 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
             resultdir.clone()
         };
         let opts = BuildOptions {
-            install: Options {
-                cachedir: settings.cachedir.clone(),
-                offline: settings.offline,
-                parallel: usize::from(common.parallel),
-                interpreters: interpreters.clone(),
-                reporter: &bar,
-                say: &say,
-                accel: common.accel,
-                root_cache: true,
-                allow_erasing: true,
-                dry_run: false,
-            },
+            install: install_options(settings, &common, interpreters.clone(), &bar, &say, false),
             resultdir: dir,
             user: build_user_ids(),
             owner,
@@ -196,6 +185,30 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
     Ok(code(class))
 }
 
+/// How a build installs its build dependencies: build roots are thrown
+/// away, so conflicting packages may be removed.
+fn install_options<'a>(
+    settings: &Settings,
+    common: &BuildCommon,
+    interpreters: Vec<PathBuf>,
+    reporter: &'a Bar,
+    say: &'a dyn Fn(&str),
+    dry_run: bool,
+) -> Options<'a> {
+    Options {
+        cachedir: settings.cachedir.clone(),
+        offline: settings.offline,
+        parallel: usize::from(common.parallel),
+        interpreters,
+        reporter,
+        say,
+        accel: common.accel,
+        root_cache: true,
+        allow_erasing: true,
+        dry_run,
+    }
+}
+
 /// `build --dry-run`: each input's build dependencies as a transaction
 /// against the ready root (whose lock the caller holds shared).
 fn dry_run(
@@ -208,18 +221,7 @@ fn dry_run(
 ) -> Result<i32> {
     let bar = Bar::new(settings.progress);
     let say = |msg: &str| settings.info(format!("  {msg}"));
-    let opts = Options {
-        cachedir: settings.cachedir.clone(),
-        offline: settings.offline,
-        parallel: usize::from(common.parallel),
-        interpreters,
-        reporter: &bar,
-        say: &say,
-        accel: None,
-        root_cache: true,
-        allow_erasing: true,
-        dry_run: true,
-    };
+    let opts = install_options(settings, common, interpreters, &bar, &say, true);
     let mut all = Vec::new();
     for input in inputs {
         let tx = match build::dry_run(layout, config, input.path(), &opts) {

@@ -696,16 +696,24 @@ fn init_steps(
     // programs native where they can be.
     let emulated =
         crate::arch::native(crate::arch::Arch::host(), config.arch) != crate::arch::Native::Yes;
-    let installed = chosen
-        .iter()
-        .map(|p| (p.name.clone(), p.version.clone()))
-        .collect();
     let mode = opts.accel_mode(config, crate::config::AccelMode::Auto);
-    let accel = if emulated {
-        crate::accel::deb::prepare(config, mode, &staging.root(), &installed, opts)
-    } else {
-        crate::accel::for_root(config, mode, &staging.root(), false, opts)
-    };
+    // The root's dpkg status says "unpacked" yet: what is installed is the
+    // resolved set.
+    let accel = crate::accel::unneeded(mode, emulated).unwrap_or_else(|| {
+        let installed = chosen
+            .iter()
+            .map(|p| (p.name.clone(), p.version.clone()))
+            .collect();
+        let mut indexes = crate::accel::Indexes::default();
+        crate::accel::deb::prepare(
+            config,
+            mode,
+            &staging.root(),
+            &installed,
+            opts,
+            &mut indexes,
+        )
+    });
     run.timer.lap("accel");
     accel.log(&mut run.root_log, opts.say, emulated);
     (opts.say)("running maintainer scripts with the root's dpkg");

@@ -128,7 +128,6 @@ impl Universe {
         cache: &PackageCache,
     ) -> Step {
         let p = &self.packages[i];
-        let sha256 = self.download(i).expected.sha256;
         Step {
             action,
             name: p.name.clone(),
@@ -141,7 +140,7 @@ impl Universe {
                 .repos
                 .get(p.repo)
                 .map_or("local".to_string(), |r| r.name.clone()),
-            size: if cache.contains(&sha256) { 0 } else { p.size },
+            size: if cache.contains(&p.sha256) { 0 } else { p.size },
         }
     }
 
@@ -423,7 +422,7 @@ fn init_steps(
             .iter()
             .map(|&i| {
                 let p = &universe.packages[i];
-                format!("{} {}", p.nevra(), universe.download(i).expected.sha256)
+                format!("{} {}", p.nevra(), p.sha256)
             })
             .collect::<Vec<_>>(),
     );
