@@ -98,6 +98,10 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Write brt's man pages into a directory
     Manpages(ManpagesArgs),
+    /// brt's own helper: draws a build's one-line view for the brt whose
+    /// pipe is its stdin
+    #[command(name = "__indicator", hide = true)]
+    Indicator,
 }
 
 #[derive(Debug, Args)]

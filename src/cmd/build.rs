@@ -7,13 +7,14 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 use sha2::Digest;
 
-use super::progress::Bar;
+use super::progress::{Bar, Indicator};
 use super::shell::{build_user_ids, emulation_support};
 use super::{Settings, UsageError, exit, lock_waiting};
 use crate::cli::{BuildArgs, BuildCommon, BuildsrpmArgs, CleanArgs};
 use brt::binfmt::Support;
 use brt::build::{self, BuildError, BuildOptions, Class, Input, Output, Report, RpmFlags};
 use brt::config::{Config, Family};
+use brt::fetch::Reporter;
 use brt::root::debstrap::{InitError, Options, Phase};
 use brt::root::lock::RootLock;
 use brt::root::overlay::{self, BuildRoot};
@@ -127,8 +128,12 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
         return dry_run(settings, &config, &layout, &inputs, &common, interpreters);
     }
     let emulated = matches!(support, Support::Emulated { .. });
-    let bar = Bar::new(settings.progress);
-    let say = |msg: &str| settings.info(format!("  {msg}"));
+    // `-v` shows the log itself; otherwise one line shows where a build is,
+    // downloads included.
+    let view = Indicator::new(settings.progress && settings.verbosity == 0);
+    let bar = Bar::new(settings.progress && settings.verbosity != 0);
+    let reporter: &dyn Reporter = if settings.verbosity == 0 { &view } else { &bar };
+    let say = |msg: &str| view.step(msg, |m| settings.text(format!("  {m}")));
     let resultdir = common.resultdir.clone().unwrap_or(layout.result_dir());
     let owner = build_user_ids_if_sudo();
 
@@ -141,7 +146,14 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
             resultdir.clone()
         };
         let opts = BuildOptions {
-            install: install_options(settings, &common, interpreters.clone(), &bar, &say, false),
+            install: install_options(
+                settings,
+                &common,
+                interpreters.clone(),
+                reporter,
+                &say,
+                false,
+            ),
             resultdir: dir,
             user: build_user_ids(),
             owner,
@@ -158,13 +170,19 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
             chain: if chain { chained.clone() } else { Vec::new() },
             live: settings.verbosity > 0,
         };
-        settings.info(format!(
-            "building `{}` in root `{}`",
-            input.path().display(),
-            config.name
-        ));
+        view.suspend(|| {
+            settings.info(format!(
+                "building `{}` in root `{}`",
+                input.path().display(),
+                config.name
+            ))
+        });
+        view.watch(&[
+            opts.resultdir.join("build.log"),
+            opts.resultdir.join("root.log"),
+        ]);
         let report = build::run(&layout, &config, input, &opts);
-        tell(settings, &config, &report);
+        view.suspend(|| tell(settings, &config, &report));
         let class = report.class();
         chained.extend(report.outputs.iter().map(|o| o.path.clone()));
         reports.push(report);
@@ -172,6 +190,7 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
             break;
         }
     }
+    drop(view);
     // Builds stop early only after a failure, which then decides.
     let class = reports
         .iter()
@@ -191,7 +210,7 @@ fn install_options<'a>(
     settings: &Settings,
     common: &BuildCommon,
     interpreters: Vec<PathBuf>,
-    reporter: &'a Bar,
+    reporter: &'a dyn Reporter,
     say: &'a dyn Fn(&str),
     dry_run: bool,
 ) -> Options<'a> {

@@ -102,6 +102,11 @@ impl Settings {
         Ok(brt_config::load(spec, &self.config_dirs)?)
     }
 
+    /// `msg` as a status line, unless `-q`.
+    pub fn text(&self, msg: impl std::fmt::Display) -> Option<String> {
+        (self.verbosity >= 0).then(|| msg.to_string())
+    }
+
     /// A status line on stderr, unless `-q`.
     pub fn info(&self, msg: impl std::fmt::Display) {
         if self.verbosity >= 0 {
@@ -131,6 +136,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Export(args) => export::run(&settings, args),
         Command::Completions(args) => docs::completions(args),
         Command::Manpages(args) => docs::manpages(args),
+        Command::Indicator => progress::serve(),
     }
 }
 

@@ -45,6 +45,23 @@ impl Brt {
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().unwrap()
     }
+
+    /// `brt ARGS` (split at spaces) with a terminal on stdout and stderr
+    /// (`script`), as a user's would be; what was drawn is the stdout.
+    pub fn on_a_terminal(&self, args: &str) -> Output {
+        let envs = self.cmd();
+        Command::new("script")
+            .arg("-qfec")
+            .arg(format!("{} {args}", env!("CARGO_BIN_EXE_brt")))
+            .arg("/dev/null")
+            .envs(
+                envs.get_envs()
+                    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+            )
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    }
 }
 
 pub fn stdout(o: &Output) -> String {

@@ -220,6 +220,29 @@ fn rpm_builds_in_an_aarch64_root() {
     let shown = stderr(&verbose);
     assert!(shown.contains("Executing(%build)"), "{shown}");
     assert!(shown.contains("Wrote: "), "{shown}");
+    // On a terminal without `-v`: one line with the step and the log's
+    // last line, cleared at the end.
+    let viewed = brt.tmp.path().join("result-view");
+    let term = brt.on_a_terminal(&format!(
+        "-r {r} build --resultdir {} {}",
+        viewed.display(),
+        greet.display()
+    ));
+    let shown = stdout(&term);
+    assert!(term.status.success(), "{shown}");
+    assert!(shown.contains("brt-greet-1.0-1: rpmbuild · "), "{shown}");
+    let log = fs_err::read_to_string(viewed.join("build.log")).unwrap();
+    assert!(
+        log.lines()
+            .filter(|l| !l.trim().is_empty())
+            .any(|l| shown.contains(&format!(" · {}", l.chars().take(8).collect::<String>()))),
+        "no line of build.log in the view: {shown}"
+    );
+    let after = shown.rsplit("\r\x1b[2K").next().unwrap_or_default();
+    assert!(
+        after.trim().is_empty(),
+        "the line was left on screen: {after:?}"
+    );
     let installed = fs_err::read_to_string(result.join("installed_pkgs.log")).unwrap();
     assert!(
         installed.lines().any(|l| l.starts_with("gcc-12-")),
