@@ -217,3 +217,38 @@ fn completions_and_man_pages_come_from_the_cli_definition() {
     assert!(page.contains(".TH brt"), "{page}");
     assert!(dir.join("brt-binfmt-ensure.1").exists());
 }
+
+#[test]
+fn scrub_waits_for_commands_using_the_cache() {
+    use std::time::{Duration, Instant};
+    let brt = Brt::new();
+    let packages = brt.cachedir().join("packages-v1/debian");
+    fs_err::create_dir_all(&packages).unwrap();
+    fs_err::write(packages.join("a.deb"), vec![0u8; 4096]).unwrap();
+    // A command using the cache holds its lock shared (as init does).
+    let lock = brt::root::scrub::CacheLock::shared(&brt.cachedir(), || {}).unwrap();
+    let child = brt
+        .cmd()
+        .args(["scrub", "packages"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(1) {
+        assert!(packages.join("a.deb").exists(), "scrub did not wait");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(lock);
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("waiting: commands are using the cache"),
+        "{err}"
+    );
+    assert!(
+        err.contains("packages: freed ") && err.contains("(1 removed)"),
+        "{err}"
+    );
+    assert!(!packages.join("a.deb").exists());
+}
