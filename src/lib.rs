@@ -14,3 +14,4 @@ pub mod resolve;
 pub mod root;
 pub mod sandbox;
 pub mod unpack;
+pub mod version;

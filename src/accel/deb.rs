@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::fetch::{Fetcher, PackageCache};
 use crate::repo::apt::DebPackage;
 use crate::resolve::deb::{DebRequest, resolve};
-use crate::resolve::debver::DebVersion;
+use crate::version::deb::DebVersion;
 use crate::root::confined;
 use crate::root::debstrap::{Options, Universe, fetch_metadata_for, fill_cache};
 use crate::unpack::deb::read_deb;

@@ -9,7 +9,7 @@ use rpm::{Dependency, DependencyFlags, IndexTag, PackageMetadata};
 
 use super::BuildError;
 use crate::repo::rpmmd::{RpmDep, RpmPackage};
-use crate::resolve::rpmver::{Evr, Flags};
+use crate::version::rpm::{Evr, Flags};
 
 /// The rpmlib feature a source package requires when its spec has
 /// `%generate_buildrequires`.

@@ -29,7 +29,7 @@ use resolvo::{ConditionalRequirement, Problem, Requirement, Solver, UnsolvableOr
 use crate::repo::apt::packages::RelationError;
 use crate::repo::apt::{DebDep, DebPackage, Priority, parse_relations};
 use crate::resolve::closest;
-use crate::resolve::debver::DebVersion;
+use crate::version::deb::DebVersion;
 use provider::{Index, Provider};
 
 /// What to install into a root.

@@ -1,10 +1,8 @@
-//! Dependency semantics shared by the resolvers: version comparison for
-//! each package family.
+//! Dependency resolution for each package family (resolvo), on the
+//! version types of `crate::version`.
 
 pub mod deb;
-pub mod debver;
 pub mod rpm;
-pub mod rpmver;
 
 /// The known name closest to `name` by edit distance, if it is close
 /// enough to be a typo (at most a third of the name, at least 2 edits).

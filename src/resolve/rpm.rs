@@ -40,7 +40,7 @@ use resolvo::{ConditionalRequirement, Problem, Requirement, Solver, UnsolvableOr
 
 use crate::repo::rpmmd::{RpmDep, RpmPackage};
 use crate::resolve::closest;
-use crate::resolve::rpmver::{Evr, Flags};
+use crate::version::rpm::{Evr, Flags};
 use provider::{DepSet, Field, Index, Provider};
 pub use rich::{Cap, Op, RichDep, RichError, RichProblem, parse_rich};
 
@@ -434,7 +434,7 @@ fn satisfies(pkg: &RpmPackage, cap: &Cap) -> bool {
     let in_range = |have: (Flags, &Evr)| {
         cap.range
             .as_ref()
-            .is_none_or(|(f, want)| crate::resolve::rpmver::ranges_overlap(have, (*f, want)))
+            .is_none_or(|(f, want)| crate::version::rpm::ranges_overlap(have, (*f, want)))
     };
     (pkg.name == cap.name && in_range((Flags::Eq, &pkg.evr)))
         || pkg

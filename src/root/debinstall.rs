@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::fetch::{Fetcher, PackageCache};
 use crate::repo::apt::deb822::Paragraphs;
 use crate::resolve::deb::{DebRequest, resolve};
-use crate::resolve::debver::DebVersion;
+use crate::version::deb::DebVersion;
 
 /// Removes what the new packages displace, then installs them.
 const INSTALL: &str = r#"set -e

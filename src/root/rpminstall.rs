@@ -26,7 +26,7 @@ use crate::config::Config;
 use crate::fetch::{Fetcher, PackageCache};
 use crate::repo::rpmmd::{RpmDep, RpmPackage};
 use crate::resolve::rpm::{RpmRequest, resolve};
-use crate::resolve::rpmver::Evr;
+use crate::version::rpm::Evr;
 use crate::sandbox::{self, Spec};
 
 /// One installed package, as the root's rpm lists it.

@@ -44,7 +44,7 @@ use crate::fetch::{Download, Expected, Fetcher, PackageCache};
 use crate::repo::rpmmd::metadata::{self, RpmIndex, RpmSource};
 use crate::repo::rpmmd::{Group, RpmPackage};
 use crate::resolve::rpm::{RpmRequest, install_order, resolve, unsatisfied_file_requirements};
-use crate::resolve::rpmver::{Evr, Flags};
+use crate::version::rpm::{Evr, Flags};
 use crate::sandbox::Bind;
 use crate::unpack::rpm::{Script, Scripts, check};
 

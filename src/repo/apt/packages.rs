@@ -7,7 +7,7 @@ use std::fmt;
 use std::io::Read;
 
 use super::deb822::{Deb822Error, Field, Paragraph, Paragraphs};
-use crate::resolve::debver::{DebVersion, DebVersionError, Rel, RelError};
+use crate::version::deb::{DebVersion, DebVersionError, Rel, RelError};
 
 /// One binary package from a `Packages` file.
 #[derive(Debug, Clone, PartialEq, Eq)]

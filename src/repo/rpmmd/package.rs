@@ -1,6 +1,6 @@
 //! One binary package of an rpm-md repository, as `primary.xml` describes it.
 
-use crate::resolve::rpmver::{Evr, Flags};
+use crate::version::rpm::{Evr, Flags};
 
 /// One package from `primary.xml` (plus `filelists.xml` when it was needed).
 #[derive(Debug, Clone, PartialEq, Eq)]

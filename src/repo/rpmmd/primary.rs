@@ -7,7 +7,7 @@ use std::io::BufRead;
 
 use super::xml::{Element, Item, Pull, XmlError};
 use super::{RpmDep, RpmPackage};
-use crate::resolve::rpmver::{Evr, Flags};
+use crate::version::rpm::{Evr, Flags};
 
 /// Reads `primary.xml`, keeping the packages `keep(arch)` accepts (source
 /// packages are never kept). `repo` is recorded in each package.

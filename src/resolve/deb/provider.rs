@@ -21,7 +21,7 @@ use resolvo::{
 };
 
 use crate::repo::apt::{DebDep, DebPackage, MultiArch, Priority};
-use crate::resolve::debver::{DebVersion, Rel};
+use crate::version::deb::{DebVersion, Rel};
 
 /// The relation field a [`DepSet`] comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -38,7 +38,7 @@ use resolvo::{
 use super::byname::{ByName, FxHashMap, FxHashSet, fx_hash};
 use super::rich::{Cap, Clause, RichDep, parse_rich};
 use crate::repo::rpmmd::{RpmDep, RpmPackage};
-use crate::resolve::rpmver::{Evr, Flags, ranges_overlap};
+use crate::version::rpm::{Evr, Flags, ranges_overlap};
 
 /// The relation a [`DepSet`] comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -21,7 +21,7 @@
 use std::fmt::{self, Display};
 
 use crate::repo::rpmmd::RpmDep;
-use crate::resolve::rpmver::{Evr, Flags};
+use crate::version::rpm::{Evr, Flags};
 
 /// A plain dependency: `name` or `name op evr`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
