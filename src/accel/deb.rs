@@ -31,10 +31,12 @@ use crate::config::Config;
 use crate::fetch::{Fetcher, PackageCache};
 use crate::repo::apt::DebPackage;
 use crate::resolve::deb::{DebRequest, resolve};
-use crate::version::deb::DebVersion;
 use crate::root::confined;
-use crate::root::debstrap::{Options, Universe, fetch_metadata_for, fill_cache};
+use crate::root::deb::bootstrap::{Universe, fetch_metadata_for};
+use crate::root::family::Context;
+use crate::root::family::pipeline::fill_cache;
 use crate::unpack::deb::read_deb;
+use crate::version::deb::DebVersion;
 
 /// What a host-arch package brings.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -76,7 +78,7 @@ pub fn prepare(
     mode: Mode,
     root: &Path,
     installed: &HashMap<String, DebVersion>,
-    opts: &Options,
+    opts: &Context,
     indexes: &mut Indexes,
 ) -> Accel {
     if let Some(accel) = super::unneeded(mode, true) {
@@ -107,7 +109,7 @@ fn layer(
     mode: Mode,
     root: &Path,
     installed: &HashMap<String, DebVersion>,
-    opts: &Options,
+    opts: &Context,
     indexes: &mut Indexes,
 ) -> Result<(Layer, Vec<String>), String> {
     let host = Arch::host();

@@ -212,7 +212,7 @@ pub fn unneeded(mode: Mode, emulated: bool) -> Option<Accel> {
 /// its build dependencies are installed).
 #[derive(Default)]
 pub struct Indexes {
-    pub(crate) deb: Option<crate::root::debstrap::Universe>,
+    pub(crate) deb: Option<crate::root::deb::bootstrap::Universe>,
 }
 
 /// The helpers for `root` as it is now (its package database says what is
@@ -223,14 +223,14 @@ pub fn for_root(
     mode: Mode,
     root: &Path,
     emulated: bool,
-    opts: &crate::root::debstrap::Options,
+    opts: &crate::root::family::Context,
     indexes: &mut Indexes,
 ) -> Accel {
     if let Some(accel) = unneeded(mode, emulated) {
         return accel;
     }
     match config.distro.family {
-        crate::config::Family::Deb => match crate::root::debinstall::installed(root) {
+        crate::config::Family::Deb => match crate::root::deb::install::installed(root) {
             Ok(have) => {
                 let have = have.into_iter().map(|p| (p.name, p.version)).collect();
                 deb::prepare(config, mode, root, &have, opts, indexes)

@@ -5,7 +5,7 @@
 
 use super::dsc::Dsc;
 use super::{BUILDDIR, Build, BuildError, INPUT_IN_ROOT};
-use crate::root::debinstall;
+use crate::root::deb::install as debinstall;
 use crate::sandbox::sh;
 
 /// Unpacks the source, lists what is installed, runs

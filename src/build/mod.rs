@@ -24,7 +24,8 @@ use crate::accel::Accel;
 use crate::config::{AccelMode, Config, Family};
 use crate::root::Layout;
 use crate::root::confined::{self, ConfinedError};
-use crate::root::debstrap::{InitError, Options, Phase, Target, Timer, tail};
+use crate::root::family::pipeline::Timer;
+use crate::root::family::{Context, PackageError, Phase, Target, tail};
 use crate::root::overlay::{BuildRoot, OverlayError};
 use crate::sandbox::{self, Bind, SandboxError, Spec};
 
@@ -38,7 +39,7 @@ const INPUT_IN_ROOT: &str = "/builddir/originals";
 /// How builds run; filled in by the command line.
 pub struct BuildOptions<'a> {
     /// Downloads, emulation and messages, as for `install`.
-    pub install: Options<'a>,
+    pub install: Context<'a>,
     pub resultdir: PathBuf,
     /// The build user's uid and gid inside the root.
     pub user: (u32, u32),
@@ -131,7 +132,7 @@ pub enum BuildError {
     Dependencies {
         package: String,
         #[source]
-        source: Box<InitError>,
+        source: Box<PackageError>,
     },
     #[error(
         "`{package}`: the dynamic build dependencies still change after {rounds} rounds of `rpmbuild -br`"
@@ -172,7 +173,7 @@ impl BuildError {
             | BuildError::NotSource { .. }
             | BuildError::Excluded { .. } => Class::Input,
             BuildError::Dependencies { source, .. }
-                if matches!(**source, InitError::Interrupted) =>
+                if matches!(**source, PackageError::Interrupted) =>
             {
                 Class::Interrupted
             }
@@ -511,7 +512,7 @@ pub fn dry_run(
     layout: &Layout,
     config: &Config,
     input: &Path,
-    opts: &Options,
+    opts: &Context,
 ) -> Result<crate::root::transaction::Transaction, BuildError> {
     let target = Target {
         root: layout.root(),
@@ -529,16 +530,16 @@ pub fn dry_run(
             let dsc = dsc::Dsc::read(input)?;
             let mut relations: Vec<String> = deb::IMPLICIT.iter().map(|s| s.to_string()).collect();
             relations.extend(dsc.relations(config.arch.deb));
-            crate::root::debinstall::install_into(&target, config, Some(&relations), opts)
+            crate::root::deb::install::install_into(&target, config, Some(&relations), opts)
                 .map_err(deps(dsc.name))?
         }
         Family::Rpm => {
             let srpm = srpm::SourceRpm::read(input)?;
-            let extra = crate::root::rpminstall::Extra {
+            let extra = crate::root::rpm::install::Extra {
                 requires: srpm.build_requires,
                 local: Vec::new(),
             };
-            crate::root::rpminstall::install_into(&target, config, Some(&[]), extra, opts)
+            crate::root::rpm::install::install_into(&target, config, Some(&[]), extra, opts)
                 .map_err(deps(srpm.nvr))?
         }
     };

@@ -11,7 +11,7 @@ use super::srpm::{SourceRpm, build_requires, local_package};
 use super::{BUILDDIR, Build, BuildError, INPUT_IN_ROOT};
 use crate::repo::rpmmd::RpmDep;
 use crate::root::confined;
-use crate::root::rpminstall;
+use crate::root::rpm::install as rpminstall;
 use crate::sandbox::sh;
 
 /// `rpmbuild -br`'s status when dynamic build dependencies are missing.

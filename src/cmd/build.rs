@@ -15,7 +15,7 @@ use brt::binfmt::Support;
 use brt::build::{self, BuildError, BuildOptions, Class, Input, Output, Report, RpmFlags};
 use brt::config::{Config, Family};
 use brt::fetch::Reporter;
-use brt::root::debstrap::{InitError, Options, Phase};
+use brt::root::family::{Context, PackageError, Phase};
 use brt::root::lock::RootLock;
 use brt::root::overlay::{self, BuildRoot};
 use brt::root::{Layout, confined};
@@ -213,8 +213,8 @@ fn install_options<'a>(
     reporter: &'a dyn Reporter,
     say: &'a dyn Fn(&str),
     dry_run: bool,
-) -> Options<'a> {
-    Options {
+) -> Context<'a> {
+    Context {
         cachedir: settings.cachedir.clone(),
         offline: settings.offline,
         parallel: usize::from(common.parallel),
@@ -300,7 +300,7 @@ fn tell(settings: &Settings, config: &Config, r: &Report) {
             let tail = match e {
                 BuildError::Failed { tail, .. } => Some(tail),
                 BuildError::Dependencies { source, .. } => match &**source {
-                    InitError::Configure { tail, .. } => Some(tail),
+                    PackageError::Configure { tail, .. } => Some(tail),
                     _ => None,
                 },
                 _ => None,

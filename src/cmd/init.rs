@@ -6,9 +6,8 @@ use anyhow::Result;
 use super::packages::{Knobs, Needs, change};
 use super::{Settings, exit};
 use crate::cli::InitArgs;
-use brt::config::Family;
+use brt::root::family;
 use brt::root::{Layout, RootState, human_size};
-use brt::root::{debstrap, rpmstrap};
 
 pub fn run(settings: &Settings, args: InitArgs) -> Result<i32> {
     change(
@@ -24,10 +23,7 @@ pub fn run(settings: &Settings, args: InitArgs) -> Result<i32> {
         },
         |layout, config, opts| {
             if args.dry.dry_run {
-                let tx = match config.distro.family {
-                    Family::Deb => debstrap::dry_run(config, opts)?,
-                    Family::Rpm => rpmstrap::dry_run(config, opts)?,
-                };
+                let tx = family::of(config).plan_bootstrap(config, opts)?;
                 return Ok(super::packages::dry_run_report(
                     config,
                     "init",
@@ -42,10 +38,7 @@ pub fn run(settings: &Settings, args: InitArgs) -> Result<i32> {
                 config.distro.release,
                 config.distro.family.arch_name(config.arch)
             ));
-            let report = match config.distro.family {
-                Family::Deb => debstrap::init(layout, config, opts)?,
-                Family::Rpm => rpmstrap::init(layout, config, opts)?,
-            };
+            let report = family::of(config).bootstrap(layout, config, opts)?;
             let total: f64 = report.phases.iter().map(|p| p.seconds).sum();
             let phases = report
                 .phases

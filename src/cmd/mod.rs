@@ -171,7 +171,7 @@ fn hint(err: &anyhow::Error) -> Option<String> {
         if let Some(e) = cause.downcast_ref::<brt::root::RootError>() {
             return Some(e.hint());
         }
-        if let Some(e) = cause.downcast_ref::<brt::root::debstrap::InitError>() {
+        if let Some(e) = cause.downcast_ref::<brt::root::family::PackageError>() {
             return e.hint();
         }
         if let Some(e) = cause.downcast_ref::<brt::repo::apt::metadata::MetadataError>() {

@@ -6,12 +6,11 @@ use super::progress::Bar;
 use super::shell::emulation;
 use super::{Settings, exit, lock_waiting};
 use crate::cli::{PackagesArgs, UpdateArgs};
-use brt::config::{Config, Family};
+use brt::config::Config;
 use brt::root::confined;
-use brt::root::debstrap::{InitError, Options};
+use brt::root::family::{self, Changes, Context, PackageError, Target};
 use brt::root::lock::RootLock;
 use brt::root::{Layout, RootState, human_size};
-use brt::root::{debinstall, rpminstall};
 
 pub fn install(settings: &Settings, args: PackagesArgs) -> Result<i32> {
     let layout = Layout::new(&settings.basedir, &settings.config()?.name);
@@ -32,10 +31,9 @@ pub fn install(settings: &Settings, args: PackagesArgs) -> Result<i32> {
             ..Knobs::default()
         },
         |layout, config, opts| {
-            let changes = match config.distro.family {
-                Family::Deb => debinstall::install(layout, config, Some(&args.packages), opts)?,
-                Family::Rpm => rpminstall::install(layout, config, Some(&args.packages), opts)?,
-            };
+            let target = Target::ready_root(layout)?;
+            let changes =
+                family::of(config).install(&target, config, Some(&args.packages), opts)?;
             Ok(match args.dry.dry_run {
                 true => dry_run_report(config, "install", &changes.transaction, args.dry.json),
                 false => summary(&changes),
@@ -56,10 +54,8 @@ pub fn update(settings: &Settings, args: UpdateArgs) -> Result<i32> {
             ..Knobs::default()
         },
         |layout, config, opts| {
-            let changes = match config.distro.family {
-                Family::Deb => debinstall::install(layout, config, None, opts)?,
-                Family::Rpm => rpminstall::install(layout, config, None, opts)?,
-            };
+            let target = Target::ready_root(layout)?;
+            let changes = family::of(config).install(&target, config, None, opts)?;
             Ok(match args.dry.dry_run {
                 true => dry_run_report(config, "update", &changes.transaction, args.dry.json),
                 false => summary(&changes),
@@ -84,10 +80,7 @@ pub fn remove(settings: &Settings, args: PackagesArgs) -> Result<i32> {
             ..Knobs::default()
         },
         |layout, config, opts| {
-            match config.distro.family {
-                Family::Deb => debinstall::remove(layout, config, &args.packages, opts)?,
-                Family::Rpm => rpminstall::remove(layout, config, &args.packages, opts)?,
-            }
+            family::of(config).remove(layout, config, &args.packages, opts)?;
             Ok(format!("removed {}", args.packages.join(" ")))
         },
     )
@@ -127,15 +120,16 @@ pub(super) fn dry_run_report(
     text
 }
 
-fn summary(changes: &debinstall::Changes) -> String {
-    if changes.lines.is_empty() {
+fn summary(changes: &Changes) -> String {
+    let lines = changes.lines();
+    if lines.is_empty() {
         return "nothing to do".into();
     }
     format!(
         "{} packages changed, {} downloaded:\n  {}",
-        changes.lines.len(),
+        lines.len(),
         human_size(changes.downloaded_bytes),
-        changes.lines.join("\n  ")
+        lines.join("\n  ")
     )
 }
 
@@ -191,7 +185,7 @@ pub(super) fn change(
     what: &str,
     needs: Needs,
     knobs: Knobs,
-    f: impl FnOnce(&Layout, &Config, &Options) -> Result<String, InitError>,
+    f: impl FnOnce(&Layout, &Config, &Context) -> Result<String, PackageError>,
 ) -> Result<i32> {
     let config = settings.config()?;
     let layout = Layout::new(&settings.basedir, &config.name);
@@ -231,7 +225,7 @@ pub(super) fn change(
     };
     let bar = Bar::new(settings.progress);
     let say = |msg: &str| settings.info(format!("  {msg}"));
-    let opts = Options {
+    let opts = Context {
         cachedir: settings.cachedir.clone(),
         offline: settings.offline,
         parallel: knobs.parallel,
@@ -253,7 +247,7 @@ pub(super) fn change(
             settings.info(msg);
             Ok(exit::OK)
         }
-        Err(e) if matches!(e, InitError::Interrupted) || confined::interrupted() => {
+        Err(e) if matches!(e, PackageError::Interrupted) || confined::interrupted() => {
             eprintln!(
                 "error: {what} interrupted: root `{}` is {}",
                 config.name,
@@ -262,7 +256,7 @@ pub(super) fn change(
             Ok(exit::INTERRUPTED)
         }
         Err(e) => {
-            if let InitError::Configure { tail, .. } = &e {
+            if let PackageError::Configure { tail, .. } = &e {
                 eprintln!("--- last lines of the log ---\n{tail}\n---");
             }
             Err(e.into())

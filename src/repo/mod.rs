@@ -38,3 +38,25 @@ impl Read for FailingReader {
             .unwrap_or_else(|| std::io::ErrorKind::Other.into()))
     }
 }
+
+/// The metadata cache's folder for a repository: readable and unique per
+/// URL and suite (`deb.debian.org_debian_bookworm`; RPM repositories have
+/// no suite).
+pub fn cache_id(url: &str, suite: &str) -> String {
+    let bare = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .trim_end_matches('/');
+    let mut id: String = format!("{bare}/{suite}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-.+".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    id.truncate(200);
+    id
+}

@@ -3,14 +3,13 @@
 pub mod archive;
 pub mod confined;
 pub mod copy;
-pub mod debinstall;
-pub mod debstrap;
+pub mod deb;
+pub mod family;
 pub mod import;
 pub mod lock;
 pub mod overlay;
 pub mod rootcache;
-pub mod rpminstall;
-pub mod rpmstrap;
+pub mod rpm;
 pub mod scrub;
 pub mod staging;
 mod state;

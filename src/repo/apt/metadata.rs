@@ -137,7 +137,7 @@ pub fn load(
     let url = source.url.trim_end_matches('/').to_string();
     let dir = cachedir
         .join("metadata-v1")
-        .join(cache_id(&url, source.suite));
+        .join(crate::repo::cache_id(&url, source.suite));
     let cache_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| MetadataError::Cache { path, source }
@@ -420,26 +420,6 @@ fn canonical(text: &str) -> String {
         .to_string()
 }
 
-/// `deb.debian.org_debian_bookworm`: readable and unique per URL and suite.
-pub fn cache_id(url: &str, suite: &str) -> String {
-    let bare = url
-        .split_once("://")
-        .map_or(url, |(_, rest)| rest)
-        .trim_end_matches('/');
-    let mut id: String = format!("{bare}/{suite}")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-.+".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    id.truncate(200);
-    id
-}
-
 /// apt's name for a list file: `deb.debian.org_debian_dists_bookworm_InRelease`.
 pub fn apt_list_name(url: &str, suite: &str, path: &str) -> String {
     let bare = url
@@ -462,7 +442,7 @@ mod tests {
     #[test]
     fn names() {
         assert_eq!(
-            cache_id("http://deb.debian.org/debian/", "bookworm"),
+            crate::repo::cache_id("http://deb.debian.org/debian/", "bookworm"),
             "deb.debian.org_debian_bookworm"
         );
         assert_eq!(
@@ -474,7 +454,7 @@ mod tests {
             "deb.debian.org_debian_dists_bookworm_main_binary-arm64_Packages"
         );
         assert_eq!(
-            cache_id("http://127.0.0.1:8080/repos/good", "stable"),
+            crate::repo::cache_id("http://127.0.0.1:8080/repos/good", "stable"),
             "127.0.0.1_8080_repos_good_stable"
         );
     }

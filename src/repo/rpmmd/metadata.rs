@@ -129,7 +129,7 @@ pub fn load(
         .ok_or_else(|| MetadataError::NoSource { repo: repo.clone() })?;
     let dir = cachedir.join("metadata-v1").join(format!(
         "rpm-{}",
-        crate::repo::apt::metadata::cache_id(id, "")
+        crate::repo::cache_id(id, "")
     ));
     let cache_err = |path: &Path| {
         let path = path.to_path_buf();

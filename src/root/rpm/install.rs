@@ -16,18 +16,19 @@ use std::collections::HashSet;
 use std::io::{Read, Seek};
 use std::os::fd::AsRawFd;
 
-use super::Layout;
-use super::confined;
-use super::debinstall::Changes;
-use super::debstrap::{InitError, Options, Target, fill_cache, run_installer, run_logged};
-use super::rpmstrap::{RepoSetup, Universe, check_all, load_keys};
-use super::transaction::{Action, Step};
+use super::bootstrap::{RepoSetup, Universe, check_all, load_keys};
 use crate::config::Config;
 use crate::fetch::{Fetcher, PackageCache};
 use crate::repo::rpmmd::{RpmDep, RpmPackage};
 use crate::resolve::rpm::{RpmRequest, resolve};
-use crate::version::rpm::Evr;
+use crate::root::Layout;
+use crate::root::confined;
+use crate::root::family::exec::{run_installer, run_logged};
+use crate::root::family::pipeline::fill_cache;
+use crate::root::family::{Changes, Context, PackageError, Target};
+use crate::root::transaction::{Action, Step};
 use crate::sandbox::{self, Spec};
+use crate::version::rpm::Evr;
 
 /// One installed package, as the root's rpm lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,8 +40,8 @@ pub struct Installed {
 
 /// Asks the root's rpm (under emulation) what is installed; the keys
 /// (`gpg-pubkey`) are not packages and are left out.
-pub fn installed(target: &Target, opts: &Options) -> Result<Vec<Installed>, InitError> {
-    let out = tempfile::tempfile().map_err(|source| InitError::Log {
+pub fn installed(target: &Target, opts: &Context) -> Result<Vec<Installed>, PackageError> {
+    let out = tempfile::tempfile().map_err(|source| PackageError::Log {
         path: std::env::temp_dir(),
         source,
     })?;
@@ -61,12 +62,12 @@ pub fn installed(target: &Target, opts: &Options) -> Result<Vec<Installed>, Init
     let mut text = String::new();
     out.rewind()
         .and_then(|_| out.read_to_string(&mut text))
-        .map_err(|source| InitError::Log {
+        .map_err(|source| PackageError::Log {
             path: std::env::temp_dir(),
             source,
         })?;
     if code != 0 {
-        return Err(InitError::Configure {
+        return Err(PackageError::Configure {
             step: "`rpm -qa`".into(),
             code,
             log: target.log.clone(),
@@ -87,17 +88,6 @@ pub fn installed(target: &Target, opts: &Options) -> Result<Vec<Installed>, Init
         .collect())
 }
 
-/// Installs `packages` (`None`: updates everything) into the ready root.
-pub fn install(
-    layout: &Layout,
-    config: &Config,
-    packages: Option<&[String]>,
-    opts: &Options,
-) -> Result<Changes, InitError> {
-    let target = Target::ready_root(layout)?;
-    install_into(&target, config, packages, Extra::default(), opts)
-}
-
 /// What a build adds to an install: its build dependencies, and the
 /// packages earlier builds of a chain made (unsigned, from the host).
 #[derive(Debug, Default)]
@@ -114,8 +104,8 @@ pub fn install_into(
     config: &Config,
     packages: Option<&[String]>,
     extra: Extra,
-    opts: &Options,
-) -> Result<Changes, InitError> {
+    opts: &Context,
+) -> Result<Changes, PackageError> {
     let root = &target.root;
     let arch = config.arch.rpm;
     let have = installed(target, opts)?;
@@ -168,7 +158,7 @@ pub fn install_into(
                         .collect::<Vec<_>>()
                         .join(", ")
                 };
-                return Err(InitError::WouldErase {
+                return Err(PackageError::WouldErase {
                     requested: quote(
                         packages
                             .unwrap_or_default()
@@ -215,16 +205,8 @@ pub fn install_into(
         let p = &all[i];
         let step = match have.iter().find(|h| h.name == p.name && h.arch == p.arch) {
             Some(h) if h.evr == p.evr => continue,
-            Some(h) => {
-                changes
-                    .lines
-                    .push(format!("{} {} -> {}", p.name, h.evr, p.evr));
-                universe.step(config, i, Action::Upgrade, Some(h.evr.to_string()), &cache)
-            }
-            None => {
-                changes.lines.push(format!("{} {}", p.name, p.evr));
-                universe.step(config, i, Action::Install, None, &cache)
-            }
+            Some(h) => universe.step(config, i, Action::Upgrade, Some(h.evr.to_string()), &cache),
+            None => universe.step(config, i, Action::Install, None, &cache),
         };
         changes.transaction.packages.push(step);
         new.push(i);
@@ -252,9 +234,11 @@ pub fn install_into(
     let checked = check_all(&universe, &new, &cache, &keys, opts.parallel.min(4))?;
     if update {
         let setup = RepoSetup::new(config, &armored);
-        confined::run(root, move || Ok(setup.write()?)).map_err(|source| InitError::Confined {
-            what: "write the repository files into the root",
-            source,
+        confined::run(root, move || Ok(setup.write()?)).map_err(|source| {
+            PackageError::Confined {
+                what: "write the repository files into the root",
+                source,
+            }
         })?;
     }
     if checked.is_empty() && remove.is_empty() {
@@ -265,15 +249,19 @@ pub fn install_into(
         "installing {} packages with the root's rpm",
         checked.len()
     ));
-    for r in &remove {
-        changes.lines.push(format!("{r} removed"));
-    }
     let packages: Vec<(String, String)> = checked
         .iter()
         .map(|c| (c.sha256.clone(), c.nevra.clone()))
         .collect();
     run_installer(
-        target, arch, "rpm -U", INSTALL, &remove, &packages, &cache, opts,
+        target,
+        &super::manager(),
+        "rpm -U",
+        INSTALL,
+        &remove,
+        &packages,
+        &cache,
+        opts,
     )?;
     Ok(changes)
 }
@@ -323,17 +311,12 @@ fn displaced<'a>(
 }
 
 /// `rpm -e` in the root.
-pub fn remove(
-    layout: &Layout,
-    config: &Config,
-    packages: &[String],
-    opts: &Options,
-) -> Result<(), InitError> {
+pub fn remove(layout: &Layout, packages: &[String], opts: &Context) -> Result<(), PackageError> {
     let mut argv = vec!["rpm".to_string(), "-e".into(), "--".into()];
     argv.extend(packages.iter().cloned());
     run_logged(
         &layout.root(),
-        config.arch.rpm,
+        &super::manager(),
         "rpm -e",
         argv,
         Vec::new(),

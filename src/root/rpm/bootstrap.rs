@@ -30,23 +30,25 @@ use nix::sys::stat::SFlag;
 use nix::sys::time::TimeSpec;
 use serde::{Deserialize, Serialize};
 
-use super::Layout;
-use super::archive::{Meta, Ownership, Unpacker};
-use super::confined;
-use super::debstrap::{
-    CACHE_IN_ROOT, InitError, InitRun, Options, Report, Staged, cache_bind, fetch_packages,
-    run_init, run_logged,
-};
-use super::staging::Staging;
-use super::transaction::{Action, Step, Transaction};
 use crate::config::{Config, RepoKind};
 use crate::fetch::{Download, Expected, Fetcher, PackageCache};
 use crate::repo::rpmmd::metadata::{self, RpmIndex, RpmSource};
 use crate::repo::rpmmd::{Group, RpmPackage};
 use crate::resolve::rpm::{RpmRequest, install_order, resolve, unsatisfied_file_requirements};
-use crate::version::rpm::{Evr, Flags};
+use crate::root::Layout;
+use crate::root::archive::{Meta, Ownership, Unpacker};
+use crate::root::confined;
+use crate::root::family::exec::{run_logged, tail};
+use crate::root::family::pipeline::{
+    CACHE_IN_ROOT, InitRun, Report, Staged, cache_bind, fetch_packages, from_root_cache, run_init,
+    to_root_cache,
+};
+use crate::root::family::{Context, PackageError};
+use crate::root::staging::Staging;
+use crate::root::transaction::{Action, Step, Transaction};
 use crate::sandbox::Bind;
 use crate::unpack::rpm::{Script, Scripts, check};
+use crate::version::rpm::{Evr, Flags};
 
 /// Where the driver script and the scriptlets appear inside the root.
 const FINISH_IN_ROOT: &str = "/run/brt-finish";
@@ -67,7 +69,7 @@ impl Universe {
         config: &Config,
         cachedir: &Path,
         refresh: bool,
-    ) -> Result<Universe, InitError> {
+    ) -> Result<Universe, PackageError> {
         let arch = config.arch.rpm;
         let keep = |a: &str| a == arch || a == "noarch";
         let mut indexes: Vec<RpmIndex> = Vec::new();
@@ -88,7 +90,7 @@ impl Universe {
             indexes.push(metadata::load(fetcher, cachedir, &source, i, &keep)?);
         }
         if indexes.is_empty() {
-            return Err(InitError::NoRepo {
+            return Err(PackageError::NoRepo {
                 name: config.name.clone(),
             });
         }
@@ -172,7 +174,7 @@ impl Universe {
         config: &Config,
         wanted: &[String],
         say: &dyn Fn(&str),
-    ) -> Result<Vec<String>, InitError> {
+    ) -> Result<Vec<String>, PackageError> {
         let names: HashSet<&str> = self.packages.iter().map(|p| p.name.as_str()).collect();
         let mut out = Vec::new();
         for item in wanted {
@@ -185,7 +187,7 @@ impl Universe {
                 let suggestion = crate::resolve::closest(id, known.iter().copied())
                     .map(|k| format!("; did you mean `@{k}`?"))
                     .unwrap_or_default();
-                return Err(InitError::Request {
+                return Err(PackageError::Request {
                     name: config.name.clone(),
                     problem: format!(
                         "no repository has the group `@{id}` (their groups: {}){suggestion}",
@@ -219,7 +221,7 @@ pub(crate) type Verifiers = Vec<Option<rpm::signature::pgp::Verifier>>;
 pub(crate) fn load_keys(
     fetcher: &Fetcher,
     config: &Config,
-) -> Result<(Verifiers, Vec<Vec<u8>>), InitError> {
+) -> Result<(Verifiers, Vec<Vec<u8>>), PackageError> {
     let mut verifiers = Vec::new();
     let mut armored = Vec::new();
     for repo in &config.repos {
@@ -232,7 +234,7 @@ pub(crate) fn load_keys(
             continue;
         }
         if rpm_repo.gpgkey.is_empty() {
-            return Err(InitError::Request {
+            return Err(PackageError::Request {
                 name: config.name.clone(),
                 problem: format!(
                     "repository `{}` has `gpgcheck = true` but no `gpgkey`; add the key's URL or set `gpgcheck = false`",
@@ -242,7 +244,7 @@ pub(crate) fn load_keys(
         }
         let mut verifier = rpm::signature::pgp::Verifier::new();
         for url in &rpm_repo.gpgkey {
-            let key_err = |source: Box<dyn std::error::Error + Send + Sync>| InitError::Key {
+            let key_err = |source: Box<dyn std::error::Error + Send + Sync>| PackageError::Key {
                 repo: repo.name.clone(),
                 url: url.clone(),
                 source,
@@ -283,9 +285,9 @@ pub(crate) fn check_all(
     cache: &PackageCache,
     keys: &[Option<rpm::signature::pgp::Verifier>],
     parallel: usize,
-) -> Result<Vec<Checked>, InitError> {
+) -> Result<Vec<Checked>, PackageError> {
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Result<Vec<(usize, Checked)>, InitError>> = std::thread::scope(|s| {
+    let results: Vec<Result<Vec<(usize, Checked)>, PackageError>> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..parallel.clamp(1, 8))
             .map(|_| {
                 s.spawn(|| {
@@ -296,7 +298,7 @@ pub(crate) fn check_all(
                             return Ok(done);
                         };
                         if confined::interrupted() {
-                            return Err(InitError::Interrupted);
+                            return Err(PackageError::Interrupted);
                         }
                         done.push((k, check_one(&universe.packages[i], cache, keys)?));
                     }
@@ -320,15 +322,15 @@ fn check_one(
     p: &RpmPackage,
     cache: &PackageCache,
     keys: &[Option<rpm::signature::pgp::Verifier>],
-) -> Result<Checked, InitError> {
+) -> Result<Checked, PackageError> {
     let path = cache.path(&p.sha256);
-    let file = fs_err::File::open(&path).map_err(|source| InitError::Cache {
+    let file = fs_err::File::open(&path).map_err(|source| PackageError::Cache {
         path: path.clone(),
         source,
     })?;
     let mut input = io::BufReader::with_capacity(1 << 16, file);
     let key = keys.get(p.repo).and_then(Option::as_ref);
-    let md = check(&mut input, key).map_err(|source| InitError::Package {
+    let md = check(&mut input, key).map_err(|source| PackageError::Package {
         package: p.nevra(),
         source,
     })?;
@@ -351,7 +353,7 @@ fn check_one(
 
 /// Bootstraps `config` into `layout` (the caller holds the exclusive lock
 /// and has checked that the root is not ready).
-pub fn init(layout: &Layout, config: &Config, opts: &Options) -> Result<Report, InitError> {
+pub fn init(layout: &Layout, config: &Config, opts: &Context) -> Result<Report, PackageError> {
     run_init(layout, config, |run| init_steps(layout, config, opts, run))
 }
 
@@ -359,9 +361,9 @@ pub fn init(layout: &Layout, config: &Config, opts: &Options) -> Result<Report, 
 /// install order (`lap` ends each phase).
 fn plan_init(
     config: &Config,
-    opts: &Options,
+    opts: &Context,
     lap: &mut dyn FnMut(&'static str),
-) -> Result<(Fetcher, Universe, Vec<usize>), InitError> {
+) -> Result<(Fetcher, Universe, Vec<usize>), PackageError> {
     (opts.say)("fetching repository metadata");
     let fetcher = Fetcher::new(opts.offline);
     let universe = Universe::load(&fetcher, config, &opts.cachedir, false)?;
@@ -386,7 +388,7 @@ fn plan_init(
 
 /// `init --dry-run`: what an init would install, downloading and writing
 /// nothing but repository metadata into the cache.
-pub fn dry_run(config: &Config, opts: &Options) -> Result<Transaction, InitError> {
+pub fn dry_run(config: &Config, opts: &Context) -> Result<Transaction, PackageError> {
     let (_, universe, order) = plan_init(config, opts, &mut |_| {})?;
     let cache = PackageCache::new(&opts.cachedir);
     let packages = order
@@ -399,14 +401,13 @@ pub fn dry_run(config: &Config, opts: &Options) -> Result<Transaction, InitError
 fn init_steps(
     layout: &Layout,
     config: &Config,
-    opts: &Options,
+    opts: &Context,
     run: &mut InitRun,
-) -> Result<Staged, InitError> {
+) -> Result<Staged, PackageError> {
     let log_err = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| InitError::Log { path, source }
+        move |source| PackageError::Log { path, source }
     };
-    let arch = config.arch.rpm;
 
     // 1. Metadata, 2. resolve.
     let (fetcher, universe, order) = plan_init(config, opts, &mut |phase| run.timer.lap(phase))?;
@@ -416,7 +417,7 @@ fn init_steps(
         let _ = writeln!(run.root_log, "  {}", universe.packages[i].nevra());
     }
     run.timer.lap("resolve");
-    let key = super::rootcache::RootCache::key(
+    let key = crate::root::rootcache::RootCache::key(
         config,
         &order
             .iter()
@@ -432,7 +433,7 @@ fn init_steps(
             .map(|&i| universe.packages[i].nevra())
             .collect()
     };
-    if let Some(staged) = super::debstrap::from_root_cache(layout, opts, run, &key, nevras)? {
+    if let Some(staged) = from_root_cache(layout, opts, run, &key, nevras)? {
         return Ok(staged);
     }
 
@@ -454,7 +455,7 @@ fn init_steps(
             let path = cache.path(&p.sha256);
             fs_err::File::open(&path)
                 .map(|f| (p.nevra(), File::from(f)))
-                .map_err(|source| InitError::Cache { path, source })
+                .map_err(|source| PackageError::Cache { path, source })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let setup = RepoSetup::new(config, &armored_keys);
@@ -464,13 +465,13 @@ fn init_steps(
         serde_json::to_writer(&mut out, &pending)?;
         Ok(())
     })
-    .map_err(|source| InitError::Confined {
+    .map_err(|source| PackageError::Confined {
         what: "unpack the packages into the new root",
         source,
     })?;
     let mut text = String::new();
     let read = pipe.read_to_string(&mut text);
-    child.wait().map_err(|source| InitError::Confined {
+    child.wait().map_err(|source| PackageError::Confined {
         what: "unpack the packages into the new root",
         source,
     })?;
@@ -478,7 +479,7 @@ fn init_steps(
     let pending: Vec<PendingOwner> = serde_json::from_str(&text).unwrap_or_default();
     run.timer.lap("unpack");
     if confined::interrupted() {
-        return Err(InitError::Interrupted);
+        return Err(PackageError::Interrupted);
     }
 
     // 5. Finish under emulation with the root's own rpm.
@@ -500,7 +501,7 @@ fn init_steps(
     let drive = |script: &str, step: &str| {
         run_logged(
             &staging.root(),
-            arch,
+            &super::manager(),
             step,
             vec!["/bin/sh".into(), format!("{FINISH_IN_ROOT}/{script}")],
             binds.clone(),
@@ -522,7 +523,7 @@ fn init_steps(
         "rpm -i --justdb and scriptlets (%post, triggers, %posttrans)",
     )?;
     let _ = fs_err::remove_dir_all(&finish_dir);
-    let warnings = super::debstrap::tail(&run.root_log_path, usize::MAX)
+    let warnings = tail(&run.root_log_path, usize::MAX)
         .lines()
         .filter(|l| l.starts_with("warning: %") && l.contains("scriptlet failed"))
         .count();
@@ -534,9 +535,9 @@ fn init_steps(
     }
     run.timer.lap("finish");
     if confined::interrupted() {
-        return Err(InitError::Interrupted);
+        return Err(PackageError::Interrupted);
     }
-    let cache_key = super::debstrap::to_root_cache(layout, opts, run, &key, &staging);
+    let cache_key = to_root_cache(layout, opts, run, &key, &staging);
 
     Ok(Staged {
         staging,
@@ -561,8 +562,8 @@ pub(crate) struct PendingOwner {
 /// their mode again, which `chown` clears setuid from), from a process
 /// confined to the root. Returns log lines: what was done, and owners that
 /// still do not exist (left to root, as rpm does with a warning).
-fn give_owners(root: &Path, pending: Vec<PendingOwner>) -> Result<String, InitError> {
-    let err = |source| InitError::Confined {
+fn give_owners(root: &Path, pending: Vec<PendingOwner>) -> Result<String, PackageError> {
+    let err = |source| PackageError::Confined {
         what: "give files to the users and groups the scriptlets created",
         source,
     };

@@ -13,17 +13,17 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::Layout;
-use super::confined;
-use super::debstrap::{
-    AptSetup, InitError, Options, Target, Universe, fetch_metadata, fill_cache, run_installer,
-    run_logged,
-};
-use super::transaction::{Action, Step};
+use super::bootstrap::{AptSetup, Universe, deb_repo_names, fetch_metadata};
 use crate::config::Config;
 use crate::fetch::{Fetcher, PackageCache};
 use crate::repo::apt::deb822::Paragraphs;
 use crate::resolve::deb::{DebRequest, resolve};
+use crate::root::Layout;
+use crate::root::confined;
+use crate::root::family::exec::{run_installer, run_logged};
+use crate::root::family::pipeline::fill_cache;
+use crate::root::family::{Changes, Context, PackageError, Target};
+use crate::root::transaction::{Action, Step};
 use crate::version::deb::DebVersion;
 
 /// Removes what the new packages displace, then installs them.
@@ -38,19 +38,6 @@ echo "brt: dpkg --install"
 dpkg --install "$@"
 "#;
 
-/// What changed.
-#[derive(Debug, Default)]
-pub struct Changes {
-    /// `name old -> new` or `name new`.
-    pub lines: Vec<String>,
-    pub downloaded_bytes: u64,
-    /// What is installed afterwards, sorted (`name-evr.arch`; filled in by
-    /// the RPM installer).
-    pub installed: Vec<String>,
-    /// The same changes, one step per package (for `--dry-run`).
-    pub transaction: super::transaction::Transaction,
-}
-
 /// An installed package, from `/var/lib/dpkg/status`.
 #[derive(Debug, Clone)]
 pub struct Installed {
@@ -61,8 +48,8 @@ pub struct Installed {
 
 /// Reads the root's dpkg status from a process confined to it (the file
 /// is the root's: a symlink in it must not make brt read a host file).
-pub fn installed(root: &Path) -> Result<Vec<Installed>, InitError> {
-    let status_err = |source| InitError::Confined {
+pub fn installed(root: &Path) -> Result<Vec<Installed>, PackageError> {
+    let status_err = |source| PackageError::Confined {
         what: "read the root's dpkg status",
         source,
     };
@@ -75,7 +62,7 @@ pub fn installed(root: &Path) -> Result<Vec<Installed>, InitError> {
     let mut text = String::new();
     let read = pipe.read_to_string(&mut text);
     child.wait().map_err(status_err)?;
-    read.map_err(|source| InitError::Log {
+    read.map_err(|source| PackageError::Log {
         path: root.join("var/lib/dpkg/status"),
         source,
     })?;
@@ -98,17 +85,6 @@ pub fn installed(root: &Path) -> Result<Vec<Installed>, InitError> {
     Ok(out)
 }
 
-/// Installs `packages` (or, with `None`, upgrades everything: `update`).
-pub fn install(
-    layout: &Layout,
-    config: &Config,
-    packages: Option<&[String]>,
-    opts: &Options,
-) -> Result<Changes, InitError> {
-    let target = Target::ready_root(layout)?;
-    install_into(&target, config, packages, opts)
-}
-
 /// Installs `packages` (or, with `None`, upgrades everything) into
 /// `target`. A package may also be a relation (`a | b (>= 2)`), as a
 /// source package's `Build-Depends` gives them.
@@ -116,8 +92,8 @@ pub fn install_into(
     target: &Target,
     config: &Config,
     packages: Option<&[String]>,
-    opts: &Options,
-) -> Result<Changes, InitError> {
+    opts: &Context,
+) -> Result<Changes, PackageError> {
     let root = &target.root;
     let arch = config.arch.deb;
     let have = installed(root)?;
@@ -189,29 +165,21 @@ pub fn install_into(
     let mut changes = Changes::default();
     let mut downloads = Vec::new();
     let cache = PackageCache::new(&opts.cachedir);
-    let names = super::debstrap::deb_repo_names(config);
+    let names = deb_repo_names(config);
     // dpkg cannot replace a file a native helper is bound over.
     let mut replaced: Vec<&str> = remove.iter().map(String::as_str).collect();
     for &i in &chosen {
         let p = &all[i];
         let step = match have.iter().find(|h| h.name == p.name) {
             Some(h) if h.version == p.version => continue,
-            Some(h) => {
-                changes
-                    .lines
-                    .push(format!("{} {} -> {}", p.name, h.version, p.version));
-                universe.step(
-                    i,
-                    Action::Upgrade,
-                    Some(h.version.to_string()),
-                    &names,
-                    &cache,
-                )
-            }
-            None => {
-                changes.lines.push(format!("{} {}", p.name, p.version));
-                universe.step(i, Action::Install, None, &names, &cache)
-            }
+            Some(h) => universe.step(
+                i,
+                Action::Upgrade,
+                Some(h.version.to_string()),
+                &names,
+                &cache,
+            ),
+            None => universe.step(i, Action::Install, None, &names, &cache),
         };
         changes.transaction.packages.push(step);
         replaced.push(&p.name);
@@ -239,7 +207,7 @@ pub fn install_into(
     if update {
         // apt's lists follow the metadata brt just verified.
         let apt = AptSetup::new(config, &indexes)?;
-        confined::run(root, move || Ok(apt.write()?)).map_err(|source| InitError::Confined {
+        confined::run(root, move || Ok(apt.write()?)).map_err(|source| PackageError::Confined {
             what: "write apt's sources and lists into the root",
             source,
         })?;
@@ -254,9 +222,6 @@ pub fn install_into(
     ));
     // Displaced packages go first (their dependents are satisfied again
     // once the new packages are in), then dpkg installs the rest.
-    for r in &remove {
-        changes.lines.push(format!("{r} removed"));
-    }
     let packages: Vec<(String, String)> = downloads
         .iter()
         .map(|d| (d.expected.sha256.clone(), d.label.clone()))
@@ -267,7 +232,7 @@ pub fn install_into(
     };
     run_installer(
         &target,
-        arch,
+        &super::manager(arch),
         "dpkg --install",
         INSTALL,
         &remove,
@@ -312,8 +277,8 @@ pub fn remove(
     layout: &Layout,
     config: &Config,
     packages: &[String],
-    opts: &Options,
-) -> Result<(), InitError> {
+    opts: &Context,
+) -> Result<(), PackageError> {
     let mut argv = vec![
         "apt-get".to_string(),
         "-y".into(),
@@ -323,7 +288,7 @@ pub fn remove(
     argv.extend(packages.iter().cloned());
     run_logged(
         &layout.root(),
-        config.arch.deb,
+        &super::manager(config.arch.deb),
         "apt-get remove",
         argv,
         Vec::new(),
