@@ -26,11 +26,12 @@ use std::collections::BTreeSet;
 
 use resolvo::{ConditionalRequirement, Problem, Requirement, Solver, UnsolvableOrCancelled};
 
+use super::provider::Provider;
 use crate::repo::apt::packages::RelationError;
 use crate::repo::apt::{DebDep, DebPackage, Priority, parse_relations};
 use crate::resolve::closest;
 use crate::version::deb::DebVersion;
-use provider::{Index, Provider};
+use provider::Index;
 
 /// What to install into a root.
 #[derive(Debug, Clone, Default)]

@@ -38,10 +38,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use resolvo::{ConditionalRequirement, Problem, Requirement, Solver, UnsolvableOrCancelled};
 
+use super::provider::Provider;
 use crate::repo::rpmmd::{RpmDep, RpmPackage};
 use crate::resolve::closest;
 use crate::version::rpm::{Evr, Flags};
-use provider::{DepSet, Field, Index, Provider};
+use provider::{DepSet, Field, Index};
 pub use rich::{Cap, Op, RichDep, RichError, RichProblem, parse_rich};
 
 /// What to install into a root.

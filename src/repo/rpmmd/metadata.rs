@@ -127,10 +127,9 @@ pub fn load(
         .or(source.mirrorlist)
         .or(source.baseurl.first().map(String::as_str))
         .ok_or_else(|| MetadataError::NoSource { repo: repo.clone() })?;
-    let dir = cachedir.join("metadata-v1").join(format!(
-        "rpm-{}",
-        crate::repo::cache_id(id, "")
-    ));
+    let dir = cachedir
+        .join("metadata-v1")
+        .join(format!("rpm-{}", crate::repo::cache_id(id, "")));
     let cache_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| MetadataError::Cache { path, source }

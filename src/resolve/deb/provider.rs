@@ -8,17 +8,17 @@
 //! the constraint. Conflicts and Breaks become `constrains` on the same real
 //! names, with the complement as the allowed set.
 
-use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fmt::{self, Display};
 
 use resolvo::utils::{Pool, VersionSet};
 use resolvo::{
-    Candidates, Condition, ConditionId, ConditionalRequirement, Dependencies, DependencyProvider,
-    Interner, KnownDependencies, NameId, Requirement, SolvableId, SolverCache, StringId,
-    VersionSetId, VersionSetUnionId,
+    ConditionalRequirement, Dependencies, KnownDependencies, NameId, Requirement, SolvableId,
+    VersionSetId,
 };
+
+use super::super::provider::Unions;
 
 use crate::repo::apt::{DebDep, DebPackage, MultiArch, Priority};
 use crate::version::deb::{DebVersion, Rel};
@@ -66,9 +66,7 @@ pub(super) struct Index<'u> {
     providers: Vec<Vec<NameId>>,
     /// The solvable to try first for a name: the installed version.
     favored: HashMap<NameId, SolvableId>,
-    /// resolvo does not deduplicate unions; equal unions share one id so
-    /// the solver shares their clauses.
-    unions: RefCell<HashMap<Vec<VersionSetId>, VersionSetUnionId>>,
+    unions: Unions,
 }
 
 /// Providers of a virtual name are tried most important `Priority` first
@@ -132,7 +130,7 @@ impl<'u> Index<'u> {
             candidates,
             providers: Vec::new(),
             favored: HashMap::new(),
-            unions: RefCell::new(HashMap::new()),
+            unions: Unions::default(),
         };
         for i in 0..index.candidates.len() {
             // Few versions per name: this stays linear in the universe.
@@ -306,15 +304,7 @@ impl<'u> Index<'u> {
     }
 
     fn union(&self, sets: Vec<VersionSetId>) -> Requirement {
-        if let [single] = sets[..] {
-            return Requirement::Single(single);
-        }
-        let mut unions = self.unions.borrow_mut();
-        let id = unions.entry(sets).or_insert_with_key(|sets| {
-            self.pool
-                .intern_version_set_union(sets[0], sets[1..].iter().copied())
-        });
-        Requirement::Union(*id)
+        self.unions.requirement(&self.pool, sets)
     }
 
     fn dep_set(&self, field: Field, dep: &DebDep) -> DepSet {
@@ -411,131 +401,70 @@ impl Display for DisplayRelation<'_, '_> {
     }
 }
 
-/// One solver run's view of an [`Index`].
-pub(super) struct Provider<'i, 'u> {
-    index: &'i Index<'u>,
-    /// Add the `Recommends` groups that have a candidate as requirements.
-    recommends: bool,
-}
+impl super::super::provider::SolverIndex for Index<'_> {
+    type Set = DepSet;
 
-impl<'i, 'u> Provider<'i, 'u> {
-    pub(super) fn new(index: &'i Index<'u>, recommends: bool) -> Self {
-        Provider { index, recommends }
+    fn pool(&self) -> &Pool<DepSet, String> {
+        &self.pool
     }
-}
 
-impl Interner for Provider<'_, '_> {
-    type NameId = NameId;
-    type SolvableId = SolvableId;
+    fn preference(&self, a: SolvableId, b: SolvableId) -> Ordering {
+        Index::preference(self, a, b)
+    }
 
-    fn display_solvable(&self, solvable: SolvableId) -> impl Display + '_ {
-        let pkg = self.index.package(solvable);
+    fn contains(&self, set: &DepSet, s: SolvableId) -> bool {
+        Index::contains(self, set, s)
+    }
+
+    fn candidates_of(&self, name: NameId) -> &[SolvableId] {
+        Index::candidates_of(self, name)
+    }
+
+    fn favored(&self, name: NameId) -> Option<SolvableId> {
+        self.favored.get(&name).copied()
+    }
+
+    fn display_set(&self, id: VersionSetId) -> String {
+        Index::display_set(self, id)
+    }
+
+    fn display_solvable(&self, s: SolvableId) -> String {
+        let pkg = self.package(s);
         format!("{} {}", pkg.name, pkg.version)
     }
 
-    fn display_merged_solvables(&self, solvables: &[SolvableId]) -> impl Display + '_ {
-        let Some(&first) = solvables.first() else {
+    fn display_merged(&self, sorted: &[SolvableId]) -> String {
+        let Some(&first) = sorted.first() else {
             return String::new();
         };
-        let mut sorted = solvables.to_vec();
-        sorted.sort_by(|&a, &b| self.index.preference(a, b));
         let mut versions: Vec<String> = sorted
             .iter()
-            .map(|&s| self.index.package(s).version.to_string())
+            .map(|&s| self.package(s).version.to_string())
             .collect();
         versions.dedup();
-        format!(
-            "{} {}",
-            self.index.package(first).name,
-            versions.join(" | ")
-        )
+        format!("{} {}", self.package(first).name, versions.join(" | "))
     }
 
-    fn display_name(&self, name: NameId) -> impl Display + '_ {
-        self.index.name(name)
-    }
-
-    fn display_version_set(&self, version_set: VersionSetId) -> impl Display + '_ {
-        self.index.display_set(version_set)
-    }
-
-    fn display_string(&self, string_id: StringId) -> impl Display + '_ {
-        self.index.pool.resolve_string(string_id)
-    }
-
-    fn version_set_name(&self, version_set: VersionSetId) -> NameId {
-        self.index
-            .pool
-            .resolve_version_set_package_name(version_set)
-    }
-
-    fn solvable_name(&self, solvable: SolvableId) -> NameId {
-        self.index.pool.resolve_solvable(solvable).name
-    }
-
-    fn version_sets_in_union(
-        &self,
-        version_set_union: VersionSetUnionId,
-    ) -> impl Iterator<Item = VersionSetId> {
-        self.index.pool.resolve_version_set_union(version_set_union)
-    }
-
-    fn resolve_condition(&self, condition: ConditionId) -> Condition {
-        // No conditional requirements are created; the pool has them all.
-        self.index.pool.resolve_condition(condition).clone()
-    }
-}
-
-impl DependencyProvider for Provider<'_, '_> {
-    async fn filter_candidates(
-        &self,
-        candidates: &[SolvableId],
-        version_set: VersionSetId,
-        inverse: bool,
-    ) -> Vec<SolvableId> {
-        let set = self.index.pool.resolve_version_set(version_set);
-        candidates
-            .iter()
-            .copied()
-            .filter(|&s| self.index.contains(set, s) != inverse)
-            .collect()
-    }
-
-    async fn get_candidates(&self, name: NameId) -> Option<Candidates<SolvableId>> {
-        let candidates = self.index.candidates_of(name);
-        if candidates.is_empty() {
-            return None;
-        }
-        Some(Candidates {
-            candidates: candidates.to_vec(),
-            favored: self.index.favored.get(&name).copied(),
-            ..Candidates::default()
-        })
-    }
-
-    async fn sort_candidates(&self, _solver: &SolverCache<Self>, solvables: &mut [SolvableId]) {
-        solvables.sort_by(|&a, &b| self.index.preference(a, b));
-    }
-
-    async fn get_dependencies(&self, solvable: SolvableId) -> Dependencies {
-        let pkg = self.index.package(solvable);
+    /// `Pre-Depends` and `Depends`, and with `weak` the `Recommends`
+    /// groups that have a candidate.
+    fn dependencies(&self, s: SolvableId, own: NameId, weak: bool) -> Dependencies {
+        let pkg = self.package(s);
         let mut requirements: Vec<ConditionalRequirement> = pkg
             .pre_depends
             .iter()
             .chain(&pkg.depends)
-            .map(|group| self.index.requirement(group).0.into())
+            .map(|group| self.requirement(group).0.into())
             .collect();
-        if self.recommends {
+        if weak {
             for group in &pkg.recommends {
-                if let (requirement, true) = self.index.requirement(group) {
+                if let (requirement, true) = self.requirement(group) {
                     requirements.push(requirement.into());
                 }
             }
         }
-        let own = self.solvable_name(solvable);
         Dependencies::Known(KnownDependencies {
             requirements,
-            constrains: self.index.constrains(pkg, own),
+            constrains: self.constrains(pkg, own),
         })
     }
 }

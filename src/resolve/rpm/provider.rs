@@ -25,15 +25,15 @@
 use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
-use std::fmt::Display;
 use std::rc::Rc;
 
 use resolvo::utils::{Pool, VersionSet};
 use resolvo::{
-    Candidates, Condition, ConditionId, ConditionalRequirement, Dependencies, DependencyProvider,
-    Interner, KnownDependencies, LogicalOperator, NameId, Requirement, SolvableId, SolverCache,
-    StringId, VersionSetId, VersionSetUnionId,
+    Condition, ConditionId, ConditionalRequirement, Dependencies, KnownDependencies,
+    LogicalOperator, NameId, Requirement, SolvableId, VersionSetId,
 };
+
+use super::super::provider::Unions;
 
 use super::byname::{ByName, FxHashMap, FxHashSet, fx_hash};
 use super::rich::{Cap, Clause, RichDep, parse_rich};
@@ -114,9 +114,7 @@ pub(super) struct Index<'u> {
     /// The record of the installed version of a name, where the universe
     /// has it (its weak dependencies were already dealt with).
     installed: HashMap<NameId, u32>,
-    /// resolvo does not deduplicate unions; equal unions share one id so the
-    /// solver shares their clauses.
-    unions: RefCell<HashMap<Vec<VersionSetId>, VersionSetUnionId>>,
+    unions: Unions,
 }
 
 fn raw(name: NameId) -> usize {
@@ -229,7 +227,7 @@ impl<'u> Index<'u> {
             rich: RefCell::new(rich),
             favored: HashMap::new(),
             installed: HashMap::new(),
-            unions: RefCell::new(HashMap::new()),
+            unions: Unions::default(),
         };
         for i in 0..index.candidates.len() {
             // Few versions per name: this stays linear in the universe.
@@ -503,15 +501,7 @@ impl<'u> Index<'u> {
     }
 
     fn union(&self, sets: Vec<VersionSetId>) -> Requirement {
-        if let [single] = sets[..] {
-            return Requirement::Single(single);
-        }
-        let mut unions = self.unions.borrow_mut();
-        let id = unions.entry(sets).or_insert_with_key(|sets| {
-            self.pool
-                .intern_version_set_union(sets[0], sets[1..].iter().copied())
-        });
-        Requirement::Union(*id)
+        self.unions.requirement(&self.pool, sets)
     }
 
     /// "Some package satisfying `dep` is installed", or `None` when no
@@ -881,127 +871,66 @@ fn conflict_atoms(dep: &RichDep) -> Vec<&RichDep> {
     }
 }
 
-/// One solver run's view of an [`Index`].
-pub(super) struct Provider<'i, 'u> {
-    index: &'i Index<'u>,
-    /// Add Recommends that have a candidate as requirements.
-    weak: bool,
-}
+impl super::super::provider::SolverIndex for Index<'_> {
+    type Set = DepSet;
 
-impl<'i, 'u> Provider<'i, 'u> {
-    pub(super) fn new(index: &'i Index<'u>, weak: bool) -> Self {
-        Provider { index, weak }
-    }
-}
-
-impl Interner for Provider<'_, '_> {
-    type NameId = NameId;
-    type SolvableId = SolvableId;
-
-    fn display_solvable(&self, solvable: SolvableId) -> impl Display + '_ {
-        self.index.package(solvable).nevra()
+    fn pool(&self) -> &Pool<DepSet, String> {
+        &self.pool
     }
 
-    fn display_merged_solvables(&self, solvables: &[SolvableId]) -> impl Display + '_ {
-        let mut sorted = solvables.to_vec();
-        sorted.sort_by(|&a, &b| self.index.preference(a, b));
-        let mut nevras: Vec<String> = sorted
-            .iter()
-            .map(|&s| self.index.package(s).nevra())
-            .collect();
+    fn preference(&self, a: SolvableId, b: SolvableId) -> Ordering {
+        Index::preference(self, a, b)
+    }
+
+    fn contains(&self, set: &DepSet, s: SolvableId) -> bool {
+        Index::contains(self, set, s)
+    }
+
+    fn candidates_of(&self, name: NameId) -> &[SolvableId] {
+        Index::candidates_of(self, name)
+    }
+
+    fn favored(&self, name: NameId) -> Option<SolvableId> {
+        self.favored.get(&name).copied()
+    }
+
+    fn display_set(&self, id: VersionSetId) -> String {
+        Index::display_set(self, id)
+    }
+
+    fn display_solvable(&self, s: SolvableId) -> String {
+        self.package(s).nevra()
+    }
+
+    fn display_merged(&self, sorted: &[SolvableId]) -> String {
+        let mut nevras: Vec<String> = sorted.iter().map(|&s| self.package(s).nevra()).collect();
         nevras.dedup();
         nevras.join(" | ")
     }
 
-    fn display_name(&self, name: NameId) -> impl Display + '_ {
-        self.index.name(name)
-    }
-
-    fn display_version_set(&self, version_set: VersionSetId) -> impl Display + '_ {
-        self.index.display_set(version_set)
-    }
-
-    fn display_string(&self, string_id: StringId) -> impl Display + '_ {
-        self.index.pool.resolve_string(string_id)
-    }
-
-    fn version_set_name(&self, version_set: VersionSetId) -> NameId {
-        self.index
-            .pool
-            .resolve_version_set_package_name(version_set)
-    }
-
-    fn solvable_name(&self, solvable: SolvableId) -> NameId {
-        self.index.pool.resolve_solvable(solvable).name
-    }
-
-    fn version_sets_in_union(
-        &self,
-        version_set_union: VersionSetUnionId,
-    ) -> impl Iterator<Item = VersionSetId> {
-        self.index.pool.resolve_version_set_union(version_set_union)
-    }
-
-    fn resolve_condition(&self, condition: ConditionId) -> Condition {
-        self.index.pool.resolve_condition(condition).clone()
-    }
-}
-
-impl DependencyProvider for Provider<'_, '_> {
-    async fn filter_candidates(
-        &self,
-        candidates: &[SolvableId],
-        version_set: VersionSetId,
-        inverse: bool,
-    ) -> Vec<SolvableId> {
-        let set = self.index.pool.resolve_version_set(version_set);
-        candidates
-            .iter()
-            .copied()
-            .filter(|&s| self.index.contains(set, s) != inverse)
-            .collect()
-    }
-
-    async fn get_candidates(&self, name: NameId) -> Option<Candidates<SolvableId>> {
-        let candidates = self.index.candidates_of(name);
-        if candidates.is_empty() {
-            return None;
-        }
-        Some(Candidates {
-            candidates: candidates.to_vec(),
-            favored: self.index.favored.get(&name).copied(),
-            ..Candidates::default()
-        })
-    }
-
-    async fn sort_candidates(&self, _solver: &SolverCache<Self>, solvables: &mut [SolvableId]) {
-        solvables.sort_by(|&a, &b| self.index.preference(a, b));
-    }
-
-    async fn get_dependencies(&self, solvable: SolvableId) -> Dependencies {
-        let index = self.index;
-        let pkg = index.package(solvable);
-        let own = self.solvable_name(solvable);
+    /// `Requires`, and with `weak` the `Recommends` that have a candidate:
+    /// an installed version's were dealt with when it was installed; of an
+    /// update, only the new ones count (libsolv).
+    fn dependencies(&self, s: SolvableId, own: NameId, weak: bool) -> Dependencies {
+        let pkg = self.package(s);
         let mut requirements = Vec::new();
         for dep in &pkg.requires {
-            index.requirements(dep, false, &mut requirements);
+            self.requirements(dep, false, &mut requirements);
         }
-        // Weak dependencies of an installed version were dealt with when it
-        // was installed; of an update, only the new ones count (libsolv).
-        let before = index
+        let before = self
             .installed
             .get(&own)
-            .map(|&r| &index.universe[r as usize]);
-        if self.weak && before.is_none_or(|b| !std::ptr::eq(b, pkg)) {
+            .map(|&r| &self.universe[r as usize]);
+        if weak && before.is_none_or(|b| !std::ptr::eq(b, pkg)) {
             for dep in &pkg.recommends {
                 if before.is_none_or(|b| !b.recommends.contains(dep)) {
-                    index.requirements(dep, true, &mut requirements);
+                    self.requirements(dep, true, &mut requirements);
                 }
             }
         }
         Dependencies::Known(KnownDependencies {
             requirements,
-            constrains: index.constrains(pkg, own),
+            constrains: self.constrains(pkg, own),
         })
     }
 }
