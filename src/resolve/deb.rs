@@ -24,9 +24,8 @@ mod tests;
 
 use std::collections::BTreeSet;
 
-use resolvo::{ConditionalRequirement, Problem, Requirement, Solver, UnsolvableOrCancelled};
+use resolvo::{ConditionalRequirement, Requirement};
 
-use super::provider::Provider;
 use crate::repo::apt::packages::RelationError;
 use crate::repo::apt::{DebDep, DebPackage, Priority, parse_relations};
 use crate::resolve::closest;
@@ -64,27 +63,7 @@ pub struct DebRequest<'a> {
 }
 
 /// Why a request cannot be resolved.
-#[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
-    /// A requested name is no package of the root's architecture and nothing
-    /// provides it.
-    #[error("no package named `{name}`{}", .suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
-    UnknownPackage {
-        name: String,
-        suggestion: Option<String>,
-    },
-    /// A requested package is not `name[:arch][=version]` nor a relation.
-    #[error("`{request}` is not a valid package request")]
-    BadRequest {
-        request: String,
-        #[source]
-        source: RelationError,
-    },
-    /// No set of packages satisfies the request; `explanation` is the
-    /// solver's account of why, one dependency per line.
-    #[error("no set of installable packages satisfies the request:\n{explanation}")]
-    Unsatisfiable { explanation: String },
-}
+pub type ResolveError = super::provider::ResolveError<RelationError>;
 
 /// Resolves `request` against `universe`. Returns indices into `universe`,
 /// sorted by package name.
@@ -149,7 +128,7 @@ fn parse_request(text: &str) -> Result<Vec<Vec<DebDep>>, ResolveError> {
     };
     parse_relations(&relation).map_err(|source| ResolveError::BadRequest {
         request: text.to_string(),
-        source,
+        reason: source,
     })
 }
 
@@ -182,27 +161,11 @@ fn solve(
     roots: &[ConditionalRequirement],
     recommends: bool,
 ) -> Result<Vec<usize>, ResolveError> {
-    let mut solver = Solver::new(Provider::new(index, recommends));
-    let problem = Problem::new().requirements(roots.to_vec());
-    match solver.solve(problem) {
-        Ok(solvables) => {
-            let mut found: Vec<usize> = solvables.into_iter().map(|s| index.record(s)).collect();
-            found.sort_by(|&a, &b| {
-                let (pa, pb) = (&index.universe[a], &index.universe[b]);
-                pa.name.cmp(&pb.name).then(a.cmp(&b))
-            });
-            Ok(found)
-        }
-        Err(UnsolvableOrCancelled::Unsolvable(conflict)) => Err(ResolveError::Unsatisfiable {
-            explanation: conflict
-                .display_user_friendly(&solver)
-                .to_string()
-                .trim_end()
-                .to_string(),
-        }),
-        // The provider never cancels.
-        Err(UnsolvableOrCancelled::Cancelled(_)) => Err(ResolveError::Unsatisfiable {
-            explanation: "the solver was cancelled".to_string(),
-        }),
-    }
+    let mut found = super::provider::solve(index, roots, recommends)
+        .map_err(|explanation| ResolveError::Unsatisfiable { explanation })?;
+    found.sort_by(|&a, &b| {
+        let (pa, pb) = (&index.universe[a], &index.universe[b]);
+        pa.name.cmp(&pb.name).then(a.cmp(&b))
+    });
+    Ok(found)
 }

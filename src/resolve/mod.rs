@@ -2,7 +2,7 @@
 //! version types of `crate::version`.
 
 pub mod deb;
-mod provider;
+pub mod provider;
 pub mod rpm;
 
 /// The known name closest to `name` by edit distance, if it is close

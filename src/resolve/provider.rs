@@ -14,6 +14,55 @@ use resolvo::{
     Requirement, SolvableId, SolverCache, StringId, VersionSetId, VersionSetUnionId,
 };
 
+/// Why a request cannot be resolved; `E` is why a family's request text
+/// does not parse.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError<E: std::error::Error + 'static> {
+    /// A requested name is no package of the root's architecture and nothing
+    /// provides it.
+    #[error("no package named `{name}`{}", .suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
+    UnknownPackage {
+        name: String,
+        suggestion: Option<String>,
+    },
+    /// A requested package does not parse as a request.
+    #[error("`{request}` is not a valid package request")]
+    BadRequest {
+        request: String,
+        #[source]
+        reason: E,
+    },
+    /// No set of packages satisfies the request; `explanation` is the
+    /// solver's account of why, one dependency per line.
+    #[error("no set of installable packages satisfies the request:\n{explanation}")]
+    Unsatisfiable { explanation: String },
+}
+
+/// One solver run over `roots`: the chosen records (indices into the
+/// universe), unsorted, or the solver's account of why there are none.
+pub(crate) fn solve<I: SolverIndex>(
+    index: &I,
+    roots: &[resolvo::ConditionalRequirement],
+    weak: bool,
+) -> Result<Vec<usize>, String> {
+    use resolvo::{Problem, Solver, UnsolvableOrCancelled};
+    let mut solver = Solver::new(Provider::new(index, weak));
+    let problem = Problem::new().requirements(roots.to_vec());
+    match solver.solve(problem) {
+        Ok(solvables) => Ok(solvables
+            .into_iter()
+            .map(|s| index.pool().resolve_solvable(s).record as usize)
+            .collect()),
+        Err(UnsolvableOrCancelled::Unsolvable(conflict)) => Err(conflict
+            .display_user_friendly(&solver)
+            .to_string()
+            .trim_end()
+            .to_string()),
+        // The providers never cancel.
+        Err(UnsolvableOrCancelled::Cancelled(_)) => Err("the solver was cancelled".to_string()),
+    }
+}
+
 /// What a family's index gives the solver.
 pub(crate) trait SolverIndex {
     /// A dependency over one package name; a solvable's record is its

@@ -36,9 +36,8 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use resolvo::{ConditionalRequirement, Problem, Requirement, Solver, UnsolvableOrCancelled};
+use resolvo::{ConditionalRequirement, Requirement};
 
-use super::provider::Provider;
 use crate::repo::rpmmd::{RpmDep, RpmPackage};
 use crate::resolve::closest;
 use crate::version::rpm::{Evr, Flags};
@@ -83,27 +82,7 @@ pub struct RpmRequest<'a> {
 }
 
 /// Why a request cannot be resolved.
-#[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
-    /// A requested name is no package of the root's arch, nor provided by
-    /// one.
-    #[error("no package named `{name}`{}", .suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
-    UnknownPackage {
-        name: String,
-        suggestion: Option<String>,
-    },
-    /// A requested dependency does not parse.
-    #[error("`{request}` is not a valid package request")]
-    BadRequest {
-        request: String,
-        #[source]
-        reason: RichError,
-    },
-    /// No set of packages satisfies the request; `explanation` is the
-    /// solver's account of why, one dependency per line.
-    #[error("no set of installable packages satisfies the request:\n{explanation}")]
-    Unsatisfiable { explanation: String },
-}
+pub type ResolveError = super::provider::ResolveError<RichError>;
 
 /// Resolves `request` against `universe`. Returns indices into `universe`,
 /// sorted by package name and arch.
@@ -354,29 +333,13 @@ fn solve(
     roots: &[ConditionalRequirement],
     weak: bool,
 ) -> Result<Vec<usize>, ResolveError> {
-    let mut solver = Solver::new(Provider::new(index, weak));
-    let problem = Problem::new().requirements(roots.to_vec());
-    match solver.solve(problem) {
-        Ok(solvables) => {
-            let mut found: Vec<usize> = solvables.into_iter().map(|s| index.record(s)).collect();
-            found.sort_by(|&a, &b| {
-                let (pa, pb) = (&index.universe[a], &index.universe[b]);
-                (&pa.name, &pa.arch, a).cmp(&(&pb.name, &pb.arch, b))
-            });
-            Ok(found)
-        }
-        Err(UnsolvableOrCancelled::Unsolvable(conflict)) => Err(ResolveError::Unsatisfiable {
-            explanation: conflict
-                .display_user_friendly(&solver)
-                .to_string()
-                .trim_end()
-                .to_string(),
-        }),
-        // The provider never cancels.
-        Err(UnsolvableOrCancelled::Cancelled(_)) => Err(ResolveError::Unsatisfiable {
-            explanation: "the solver was cancelled".to_string(),
-        }),
-    }
+    let mut found = super::provider::solve(index, roots, weak)
+        .map_err(|explanation| ResolveError::Unsatisfiable { explanation })?;
+    found.sort_by(|&a, &b| {
+        let (pa, pb) = (&index.universe[a], &index.universe[b]);
+        (&pa.name, &pa.arch, a).cmp(&(&pb.name, &pb.arch, b))
+    });
+    Ok(found)
 }
 
 /// An order to install `chosen` (indices into `universe`) in, as rpm orders
