@@ -5,7 +5,8 @@
 
 use super::dsc::Dsc;
 use super::{BUILDDIR, Build, BuildError, INPUT_IN_ROOT};
-use crate::root::deb::install as debinstall;
+use crate::root::deb::Deb;
+use crate::root::family::Install;
 use crate::sandbox::sh;
 
 /// Unpacks the source, lists what is installed, runs
@@ -67,7 +68,7 @@ pub(crate) fn build(b: &mut Build) -> Result<(), BuildError> {
     // the root as it is; the build with those of the root with them.
     let log = b.target.log.clone();
     b.target.helpers = b.helpers(&log);
-    debinstall::install_into(&b.target, b.config, Some(&relations), &b.opts.install).map_err(
+    Install::install(&Deb, &b.target, b.config, Some(&relations), &b.opts.install).map_err(
         |source| BuildError::Dependencies {
             package: dsc.name.clone(),
             source: Box::new(source),

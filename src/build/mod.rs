@@ -24,8 +24,9 @@ use crate::accel::Accel;
 use crate::config::{AccelMode, Config, Family};
 use crate::root::Layout;
 use crate::root::confined::{self, ConfinedError};
+use crate::root::deb::Deb;
 use crate::root::family::pipeline::Timer;
-use crate::root::family::{Context, PackageError, Phase, Target, tail};
+use crate::root::family::{Context, Install, PackageError, Phase, Target, tail};
 use crate::root::overlay::{BuildRoot, OverlayError};
 use crate::sandbox::{self, Bind, SandboxError, Spec};
 
@@ -530,7 +531,7 @@ pub fn dry_run(
             let dsc = dsc::Dsc::read(input)?;
             let mut relations: Vec<String> = deb::IMPLICIT.iter().map(|s| s.to_string()).collect();
             relations.extend(dsc.relations(config.arch.deb));
-            crate::root::deb::install::install_into(&target, config, Some(&relations), opts)
+            Install::install(&Deb, &target, config, Some(&relations), opts)
                 .map_err(deps(dsc.name))?
         }
         Family::Rpm => {

@@ -18,14 +18,11 @@ use crate::fetch::{Download, Expected, Fetcher, PackageCache};
 use crate::repo::apt::metadata::{self, AptIndex, AptSource};
 use crate::repo::apt::{DebPackage, decompressor};
 use crate::resolve::deb::{DebRequest, resolve};
-use crate::root::Layout;
 use crate::root::archive::{ArchiveError, Ownership, Unpacker};
 use crate::root::confined;
 use crate::root::family::exec::run_logged;
-use crate::root::family::pipeline::{
-    InitRun, Report, Staged, fetch_packages, from_root_cache, run_init, to_root_cache,
-};
-use crate::root::family::{Context, PackageError};
+use crate::root::family::pipeline::{InitRun, Resolved};
+use crate::root::family::{Bootstrap, Context, PackageError};
 use crate::root::staging::Staging;
 use crate::root::transaction::{Action, Step, Transaction};
 use crate::sandbox;
@@ -97,71 +94,168 @@ impl Universe {
     }
 }
 
-/// Bootstraps `config` into `layout` (the caller holds the exclusive lock
-/// and has checked that the root is not ready).
-pub fn init(layout: &Layout, config: &Config, opts: &Context) -> Result<Report, PackageError> {
-    run_init(layout, config, |run| init_steps(layout, config, opts, run))
-}
-
-/// What an init of a config installs, from its repositories' metadata.
-struct InitPlan {
-    fetcher: Fetcher,
+/// What a Debian resolution leaves for unpacking and the finish.
+pub struct DebPlan {
     indexes: Vec<AptIndex>,
     universe: Universe,
     chosen: Vec<usize>,
 }
 
-/// Steps 1 and 2 of an init: the metadata, then the package set
-/// (`lap` ends each phase).
-fn plan_init(
-    config: &Config,
-    opts: &Context,
-    lap: &mut dyn FnMut(&'static str),
-) -> Result<InitPlan, PackageError> {
-    (opts.say)("fetching repository metadata");
-    let fetcher = Fetcher::new(opts.offline);
-    let mut indexes = fetch_metadata(&fetcher, config, &opts.cachedir, false)?;
-    let universe = Universe::new(&mut indexes);
-    lap("metadata");
-    let mut packages = config.install.packages.clone();
-    // brt makes /usr merged itself (as debootstrap and mmdebstrap do), so
-    // the package that says so goes in, not `usrmerge` (which converts a
-    // root and pulls in perl), unless the config asks for `usrmerge`.
-    if universe.packages.iter().any(|p| p.name == "usr-is-merged")
-        && !packages.iter().any(|p| p == "usrmerge")
-    {
-        packages.push("usr-is-merged".into());
+impl DebPlan {
+    fn chosen(&self) -> impl Iterator<Item = &DebPackage> {
+        self.chosen.iter().map(|&i| &self.universe.packages[i])
     }
-    let request = DebRequest {
-        arch: config.arch.deb,
-        essential: true,
-        required: true,
-        packages,
-        relations: Vec::new(),
-        recommends: config.install.weak_deps,
-        favored: Vec::new(),
-    };
-    let chosen = resolve(&universe.packages, &request)?;
-    Ok(InitPlan {
-        fetcher,
-        indexes,
-        universe,
-        chosen,
-    })
 }
 
-/// `init --dry-run`: what an init would install, downloading and writing
-/// nothing but repository metadata into the cache.
-pub fn dry_run(config: &Config, opts: &Context) -> Result<Transaction, PackageError> {
-    let plan = plan_init(config, opts, &mut |_| {})?;
-    let cache = PackageCache::new(&opts.cachedir);
-    let names = deb_repo_names(config);
-    let packages = plan
-        .chosen
-        .iter()
-        .map(|&i| plan.universe.step(i, Action::Install, None, &names, &cache))
-        .collect();
-    Ok(Transaction { packages })
+impl Bootstrap for super::Deb {
+    type Plan = DebPlan;
+    type Unpacked = ();
+
+    /// Essential and required packages (what `--variant=minbase` means),
+    /// the config's, and `usr-is-merged`.
+    fn plan(
+        &self,
+        config: &Config,
+        cx: &Context,
+        lap: &mut dyn FnMut(&'static str),
+    ) -> Result<(Resolved, DebPlan), PackageError> {
+        (cx.say)("fetching repository metadata");
+        let fetcher = Fetcher::new(cx.offline);
+        let mut indexes = fetch_metadata(&fetcher, config, &cx.cachedir, false)?;
+        let universe = Universe::new(&mut indexes);
+        lap("metadata");
+        let mut packages = config.install.packages.clone();
+        // brt makes /usr merged itself (as debootstrap and mmdebstrap do), so
+        // the package that says so goes in, not `usrmerge` (which converts a
+        // root and pulls in perl), unless the config asks for `usrmerge`.
+        if universe.packages.iter().any(|p| p.name == "usr-is-merged")
+            && !packages.iter().any(|p| p == "usrmerge")
+        {
+            packages.push("usr-is-merged".into());
+        }
+        let request = DebRequest {
+            arch: config.arch.deb,
+            essential: true,
+            required: true,
+            packages,
+            relations: Vec::new(),
+            recommends: config.install.weak_deps,
+            favored: Vec::new(),
+        };
+        let chosen = resolve(&universe.packages, &request)?;
+        let plan = DebPlan {
+            indexes,
+            universe,
+            chosen,
+        };
+        let cache = PackageCache::new(&cx.cachedir);
+        let names = deb_repo_names(config);
+        let lines: Vec<String> = plan
+            .chosen()
+            .map(|p| format!("{} {} {}", p.name, p.version, p.architecture))
+            .collect();
+        let resolved = Resolved {
+            fetcher,
+            entries: plan
+                .chosen()
+                .map(|p| format!("{} {} {} {}", p.name, p.version, p.architecture, p.sha256))
+                .collect(),
+            packages: lines.clone(),
+            lines,
+            downloads: plan
+                .chosen
+                .iter()
+                .map(|&i| plan.universe.download(i))
+                .collect(),
+            transaction: Transaction {
+                packages: plan
+                    .chosen
+                    .iter()
+                    .map(|&i| plan.universe.step(i, Action::Install, None, &names, &cache))
+                    .collect(),
+            },
+        };
+        Ok((resolved, plan))
+    }
+
+    /// Every `.deb` unpacked and dpkg's database written by one process
+    /// confined to the new root, which also sets up apt.
+    fn unpack(
+        &self,
+        config: &Config,
+        plan: &DebPlan,
+        cache: &PackageCache,
+        staging: &Staging,
+        run: &mut InitRun,
+        cx: &Context,
+    ) -> Result<(), PackageError> {
+        (cx.say)(&format!("unpacking {} packages", plan.chosen.len()));
+        let debs = plan
+            .chosen()
+            .map(|c| {
+                let path = cache.path(&c.sha256);
+                fs_err::File::open(&path)
+                    .map(|f| (format!("{} {}", c.name, c.version), File::from(f)))
+                    .map_err(|source| PackageError::Cache { path, source })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let apt = AptSetup::new(config, &plan.indexes)?;
+        let arch = config.arch.deb.to_string();
+        confined::run(&staging.root(), move || {
+            unpack_all(debs, &arch)?;
+            apt.write()?;
+            Ok(())
+        })
+        .map_err(|source| PackageError::Confined {
+            what: "unpack the packages into the new root",
+            source,
+        })?;
+        run.timer.lap("unpack");
+        Ok(())
+    }
+
+    /// The maintainer scripts under emulation with the root's own dpkg,
+    /// arch-neutral programs native where they can be.
+    fn finish(
+        &self,
+        config: &Config,
+        plan: DebPlan,
+        _: (),
+        staging: &Staging,
+        run: &mut InitRun,
+        cx: &Context,
+    ) -> Result<(), PackageError> {
+        let arch = config.arch.deb;
+        let emulated =
+            crate::arch::native(crate::arch::Arch::host(), config.arch) != crate::arch::Native::Yes;
+        let mode = cx.accel_mode(config, crate::config::AccelMode::Auto);
+        // The root's dpkg status says "unpacked" yet: what is installed is
+        // the resolved set.
+        let accel = crate::accel::unneeded(mode, emulated).unwrap_or_else(|| {
+            let installed = plan
+                .chosen()
+                .map(|p| (p.name.clone(), p.version.clone()))
+                .collect();
+            let mut indexes = crate::accel::Indexes::default();
+            crate::accel::deb::prepare(config, mode, &staging.root(), &installed, cx, &mut indexes)
+        });
+        run.timer.lap("accel");
+        accel.log(&mut run.root_log, cx.say, emulated);
+        (cx.say)("running maintainer scripts with the root's dpkg");
+        let chosen: Vec<&DebPackage> = plan.chosen().collect();
+        let order = preinst_order(&chosen, arch);
+        let _ = run.root_log.flush();
+        configure(
+            &staging.root(),
+            arch,
+            &order,
+            cx,
+            &run.root_log_path,
+            &accel,
+        )?;
+        run.timer.lap("configure");
+        Ok(())
+    }
 }
 
 /// The names of the enabled apt repositories, in the order of their indexes.
@@ -172,130 +266,6 @@ pub(crate) fn deb_repo_names(config: &Config) -> Vec<String> {
         .filter(|r| r.enabled && matches!(r.kind, RepoKind::Deb(_)))
         .map(|r| r.name.clone())
         .collect()
-}
-
-fn init_steps(
-    layout: &Layout,
-    config: &Config,
-    opts: &Context,
-    run: &mut InitRun,
-) -> Result<Staged, PackageError> {
-    // 1. Metadata, 2. resolve.
-    let InitPlan {
-        fetcher,
-        indexes,
-        universe,
-        chosen: chosen_ids,
-    } = plan_init(config, opts, &mut |phase| run.timer.lap(phase))?;
-    let arch = config.arch.deb;
-    let chosen: Vec<&DebPackage> = chosen_ids.iter().map(|&i| &universe.packages[i]).collect();
-    let _ = writeln!(run.root_log, "resolved {} packages:", chosen.len());
-    for p in &chosen {
-        let _ = writeln!(
-            run.root_log,
-            "  {} {} {}",
-            p.name, p.version, p.architecture
-        );
-    }
-    run.timer.lap("resolve");
-    let state_packages = || {
-        chosen
-            .iter()
-            .map(|p| format!("{} {} {}", p.name, p.version, p.architecture))
-            .collect()
-    };
-    let key = crate::root::rootcache::RootCache::key(
-        config,
-        &chosen
-            .iter()
-            .map(|p| format!("{} {} {} {}", p.name, p.version, p.architecture, p.sha256))
-            .collect::<Vec<_>>(),
-    );
-    if let Some(staged) = from_root_cache(layout, opts, run, &key, state_packages)? {
-        return Ok(staged);
-    }
-
-    // 3. Download.
-    let cache = PackageCache::new(&opts.cachedir);
-    let wanted: Vec<Download> = chosen_ids.iter().map(|&i| universe.download(i)).collect();
-    let downloaded = fetch_packages(fetcher, &cache, &wanted, opts)?;
-    run.timer.lap("download");
-
-    // 4. Unpack natively.
-    (opts.say)(&format!("unpacking {} packages", chosen.len()));
-    let staging = Staging::create(layout, "init")?;
-    let debs = chosen
-        .iter()
-        .map(|c| {
-            let path = cache.path(&c.sha256);
-            fs_err::File::open(&path)
-                .map(|f| (format!("{} {}", c.name, c.version), File::from(f)))
-                .map_err(|source| PackageError::Cache { path, source })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let apt = AptSetup::new(config, &indexes)?;
-    let arch_owned = arch.to_string();
-    confined::run(&staging.root(), move || {
-        unpack_all(debs, &arch_owned)?;
-        apt.write()?;
-        Ok(())
-    })
-    .map_err(|source| PackageError::Confined {
-        what: "unpack the packages into the new root",
-        source,
-    })?;
-    run.timer.lap("unpack");
-    if confined::interrupted() {
-        return Err(PackageError::Interrupted);
-    }
-
-    // 5. Configure under emulation with the root's own dpkg, arch-neutral
-    // programs native where they can be.
-    let emulated =
-        crate::arch::native(crate::arch::Arch::host(), config.arch) != crate::arch::Native::Yes;
-    let mode = opts.accel_mode(config, crate::config::AccelMode::Auto);
-    // The root's dpkg status says "unpacked" yet: what is installed is the
-    // resolved set.
-    let accel = crate::accel::unneeded(mode, emulated).unwrap_or_else(|| {
-        let installed = chosen
-            .iter()
-            .map(|p| (p.name.clone(), p.version.clone()))
-            .collect();
-        let mut indexes = crate::accel::Indexes::default();
-        crate::accel::deb::prepare(
-            config,
-            mode,
-            &staging.root(),
-            &installed,
-            opts,
-            &mut indexes,
-        )
-    });
-    run.timer.lap("accel");
-    accel.log(&mut run.root_log, opts.say, emulated);
-    (opts.say)("running maintainer scripts with the root's dpkg");
-    let order = preinst_order(&chosen, arch);
-    let _ = run.root_log.flush();
-    configure(
-        &staging.root(),
-        arch,
-        &order,
-        opts,
-        &run.root_log_path,
-        &accel,
-    )?;
-    run.timer.lap("configure");
-    if confined::interrupted() {
-        return Err(PackageError::Interrupted);
-    }
-    let cache_key = to_root_cache(layout, opts, run, &key, &staging);
-
-    Ok(Staged {
-        staging,
-        packages: state_packages(),
-        downloaded,
-        cache_key,
-    })
 }
 
 pub(crate) fn fetch_metadata(

@@ -22,7 +22,7 @@ use crate::root::Layout;
 use crate::root::confined;
 use crate::root::family::exec::{run_installer, run_logged};
 use crate::root::family::pipeline::fill_cache;
-use crate::root::family::{Changes, Context, PackageError, Target};
+use crate::root::family::{Changes, Context, Install, PackageError, Target};
 use crate::root::transaction::{Action, Step};
 use crate::version::deb::DebVersion;
 
@@ -85,164 +85,6 @@ pub fn installed(root: &Path) -> Result<Vec<Installed>, PackageError> {
     Ok(out)
 }
 
-/// Installs `packages` (or, with `None`, upgrades everything) into
-/// `target`. A package may also be a relation (`a | b (>= 2)`), as a
-/// source package's `Build-Depends` gives them.
-pub fn install_into(
-    target: &Target,
-    config: &Config,
-    packages: Option<&[String]>,
-    opts: &Context,
-) -> Result<Changes, PackageError> {
-    let root = &target.root;
-    let arch = config.arch.deb;
-    let have = installed(root)?;
-
-    let fetcher = Fetcher::new(opts.offline);
-    let update = packages.is_none();
-    let mut indexes = fetch_metadata(&fetcher, config, &opts.cachedir, update)?;
-    let universe = Universe::new(&mut indexes);
-    let all = &universe.packages;
-    // Installed packages stay installed; those no repository has any more
-    // (installed by hand) are left to dpkg.
-    let known: std::collections::HashSet<&str> = all.iter().map(|p| p.name.as_str()).collect();
-    let mut wanted: Vec<String> = have
-        .iter()
-        .filter(|p| known.contains(p.name.as_str()))
-        .map(|p| p.name.clone())
-        .collect();
-    wanted.extend(packages.unwrap_or_default().iter().cloned());
-    let request = DebRequest {
-        arch,
-        essential: false,
-        required: false,
-        packages: wanted,
-        relations: Vec::new(),
-        recommends: config.install.weak_deps,
-        favored: if update {
-            Vec::new()
-        } else {
-            have.iter()
-                .map(|p| (p.name.clone(), p.version.clone()))
-                .collect()
-        },
-    };
-    // Everything installed stays, if possible. If a requested package
-    // conflicts with an installed one (a second mail transport agent), the
-    // installed packages it conflicts with are no longer held: dpkg removes
-    // such a package when the new one declares `Conflicts` + `Replaces` and
-    // nothing breaks, as apt would have it, or refuses with its own message.
-    let mut remove: Vec<String> = Vec::new();
-    let chosen = match resolve(all, &request) {
-        Ok(chosen) => chosen,
-        Err(first) if !update => {
-            let alone = DebRequest {
-                packages: packages.unwrap_or_default().to_vec(),
-                ..request.clone()
-            };
-            let new = resolve(all, &alone).map_err(|_| first)?;
-            let displaced = displaced(all, &new, &have);
-            let narrow = DebRequest {
-                packages: request
-                    .packages
-                    .iter()
-                    .filter(|p| !displaced.contains(p.as_str()))
-                    .cloned()
-                    .collect(),
-                ..request.clone()
-            };
-            let chosen = resolve(all, &narrow)?;
-            remove = displaced
-                .iter()
-                .filter(|d| !chosen.iter().any(|&i| all[i].name == **d))
-                .map(|d| d.to_string())
-                .collect();
-            remove.sort();
-            chosen
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let mut changes = Changes::default();
-    let mut downloads = Vec::new();
-    let cache = PackageCache::new(&opts.cachedir);
-    let names = deb_repo_names(config);
-    // dpkg cannot replace a file a native helper is bound over.
-    let mut replaced: Vec<&str> = remove.iter().map(String::as_str).collect();
-    for &i in &chosen {
-        let p = &all[i];
-        let step = match have.iter().find(|h| h.name == p.name) {
-            Some(h) if h.version == p.version => continue,
-            Some(h) => universe.step(
-                i,
-                Action::Upgrade,
-                Some(h.version.to_string()),
-                &names,
-                &cache,
-            ),
-            None => universe.step(i, Action::Install, None, &names, &cache),
-        };
-        changes.transaction.packages.push(step);
-        replaced.push(&p.name);
-        downloads.push(universe.download(i));
-    }
-    for r in &remove {
-        if let Some(h) = have.iter().find(|h| &h.name == r) {
-            changes.transaction.packages.push(Step {
-                action: Action::Remove,
-                name: h.name.clone(),
-                arch: h.arch.clone(),
-                version: h.version.to_string(),
-                epoch: None,
-                release: None,
-                from: None,
-                repo: String::new(),
-                size: 0,
-            });
-        }
-    }
-    if opts.dry_run {
-        return Ok(changes);
-    }
-    changes.downloaded_bytes = fill_cache(fetcher, &cache, &downloads, opts)?;
-    if update {
-        // apt's lists follow the metadata brt just verified.
-        let apt = AptSetup::new(config, &indexes)?;
-        confined::run(root, move || Ok(apt.write()?)).map_err(|source| PackageError::Confined {
-            what: "write apt's sources and lists into the root",
-            source,
-        })?;
-    }
-    if downloads.is_empty() {
-        target.note("nothing to install: what was asked for is installed");
-        return Ok(changes);
-    }
-    (opts.say)(&format!(
-        "installing {} packages with the root's dpkg",
-        downloads.len()
-    ));
-    // Displaced packages go first (their dependents are satisfied again
-    // once the new packages are in), then dpkg installs the rest.
-    let packages: Vec<(String, String)> = downloads
-        .iter()
-        .map(|d| (d.expected.sha256.clone(), d.label.clone()))
-        .collect();
-    let target = Target {
-        helpers: target.helpers.without(&replaced),
-        ..target.clone()
-    };
-    run_installer(
-        &target,
-        &super::manager(arch),
-        "dpkg --install",
-        INSTALL,
-        &remove,
-        &packages,
-        &cache,
-        opts,
-    )?;
-    Ok(changes)
-}
-
 /// Installed packages that a package of `new` conflicts with (or breaks),
 /// by name or through what they provide.
 fn displaced<'a>(
@@ -272,27 +114,190 @@ fn displaced<'a>(
     out
 }
 
-/// `apt-get remove` in the root.
-pub fn remove(
-    layout: &Layout,
-    config: &Config,
-    packages: &[String],
-    opts: &Context,
-) -> Result<(), PackageError> {
-    let mut argv = vec![
-        "apt-get".to_string(),
-        "-y".into(),
-        "remove".into(),
-        "--".into(),
-    ];
-    argv.extend(packages.iter().cloned());
-    run_logged(
-        &layout.root(),
-        &super::manager(config.arch.deb),
-        "apt-get remove",
-        argv,
-        Vec::new(),
-        opts.interpreters.clone(),
-        &layout.result_dir().join("root.log"),
-    )
+impl Install for super::Deb {
+    /// A package may also be a relation (`a | b (>= 2)`), as a source
+    /// package's `Build-Depends` gives them.
+    fn install(
+        &self,
+        target: &Target,
+        config: &Config,
+        packages: Option<&[String]>,
+        opts: &Context,
+    ) -> Result<Changes, PackageError> {
+        let root = &target.root;
+        let arch = config.arch.deb;
+        let have = installed(root)?;
+
+        let fetcher = Fetcher::new(opts.offline);
+        let update = packages.is_none();
+        let mut indexes = fetch_metadata(&fetcher, config, &opts.cachedir, update)?;
+        let universe = Universe::new(&mut indexes);
+        let all = &universe.packages;
+        // Installed packages stay installed; those no repository has any more
+        // (installed by hand) are left to dpkg.
+        let known: std::collections::HashSet<&str> = all.iter().map(|p| p.name.as_str()).collect();
+        let mut wanted: Vec<String> = have
+            .iter()
+            .filter(|p| known.contains(p.name.as_str()))
+            .map(|p| p.name.clone())
+            .collect();
+        wanted.extend(packages.unwrap_or_default().iter().cloned());
+        let request = DebRequest {
+            arch,
+            essential: false,
+            required: false,
+            packages: wanted,
+            relations: Vec::new(),
+            recommends: config.install.weak_deps,
+            favored: if update {
+                Vec::new()
+            } else {
+                have.iter()
+                    .map(|p| (p.name.clone(), p.version.clone()))
+                    .collect()
+            },
+        };
+        // Everything installed stays, if possible. If a requested package
+        // conflicts with an installed one (a second mail transport agent), the
+        // installed packages it conflicts with are no longer held: dpkg removes
+        // such a package when the new one declares `Conflicts` + `Replaces` and
+        // nothing breaks, as apt would have it, or refuses with its own message.
+        let mut remove: Vec<String> = Vec::new();
+        let chosen = match resolve(all, &request) {
+            Ok(chosen) => chosen,
+            Err(first) if !update => {
+                let alone = DebRequest {
+                    packages: packages.unwrap_or_default().to_vec(),
+                    ..request.clone()
+                };
+                let new = resolve(all, &alone).map_err(|_| first)?;
+                let displaced = displaced(all, &new, &have);
+                let narrow = DebRequest {
+                    packages: request
+                        .packages
+                        .iter()
+                        .filter(|p| !displaced.contains(p.as_str()))
+                        .cloned()
+                        .collect(),
+                    ..request.clone()
+                };
+                let chosen = resolve(all, &narrow)?;
+                remove = displaced
+                    .iter()
+                    .filter(|d| !chosen.iter().any(|&i| all[i].name == **d))
+                    .map(|d| d.to_string())
+                    .collect();
+                remove.sort();
+                chosen
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut changes = Changes::default();
+        let mut downloads = Vec::new();
+        let cache = PackageCache::new(&opts.cachedir);
+        let names = deb_repo_names(config);
+        // dpkg cannot replace a file a native helper is bound over.
+        let mut replaced: Vec<&str> = remove.iter().map(String::as_str).collect();
+        for &i in &chosen {
+            let p = &all[i];
+            let step = match have.iter().find(|h| h.name == p.name) {
+                Some(h) if h.version == p.version => continue,
+                Some(h) => universe.step(
+                    i,
+                    Action::Upgrade,
+                    Some(h.version.to_string()),
+                    &names,
+                    &cache,
+                ),
+                None => universe.step(i, Action::Install, None, &names, &cache),
+            };
+            changes.transaction.packages.push(step);
+            replaced.push(&p.name);
+            downloads.push(universe.download(i));
+        }
+        for r in &remove {
+            if let Some(h) = have.iter().find(|h| &h.name == r) {
+                changes.transaction.packages.push(Step {
+                    action: Action::Remove,
+                    name: h.name.clone(),
+                    arch: h.arch.clone(),
+                    version: h.version.to_string(),
+                    epoch: None,
+                    release: None,
+                    from: None,
+                    repo: String::new(),
+                    size: 0,
+                });
+            }
+        }
+        if opts.dry_run {
+            return Ok(changes);
+        }
+        changes.downloaded_bytes = fill_cache(fetcher, &cache, &downloads, opts)?;
+        if update {
+            // apt's lists follow the metadata brt just verified.
+            let apt = AptSetup::new(config, &indexes)?;
+            confined::run(root, move || Ok(apt.write()?)).map_err(|source| {
+                PackageError::Confined {
+                    what: "write apt's sources and lists into the root",
+                    source,
+                }
+            })?;
+        }
+        if downloads.is_empty() {
+            target.note("nothing to install: what was asked for is installed");
+            return Ok(changes);
+        }
+        (opts.say)(&format!(
+            "installing {} packages with the root's dpkg",
+            downloads.len()
+        ));
+        // Displaced packages go first (their dependents are satisfied again
+        // once the new packages are in), then dpkg installs the rest.
+        let packages: Vec<(String, String)> = downloads
+            .iter()
+            .map(|d| (d.expected.sha256.clone(), d.label.clone()))
+            .collect();
+        let target = Target {
+            helpers: target.helpers.without(&replaced),
+            ..target.clone()
+        };
+        run_installer(
+            &target,
+            &super::manager(arch),
+            "dpkg --install",
+            INSTALL,
+            &remove,
+            &packages,
+            &cache,
+            opts,
+        )?;
+        Ok(changes)
+    }
+
+    /// `apt-get remove` in the root.
+    fn remove(
+        &self,
+        layout: &Layout,
+        config: &Config,
+        packages: &[String],
+        opts: &Context,
+    ) -> Result<(), PackageError> {
+        let mut argv = vec![
+            "apt-get".to_string(),
+            "-y".into(),
+            "remove".into(),
+            "--".into(),
+        ];
+        argv.extend(packages.iter().cloned());
+        run_logged(
+            &layout.root(),
+            &super::manager(config.arch.deb),
+            "apt-get remove",
+            argv,
+            Vec::new(),
+            opts.interpreters.clone(),
+            &layout.result_dir().join("root.log"),
+        )
+    }
 }

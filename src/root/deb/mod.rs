@@ -5,49 +5,10 @@
 pub mod bootstrap;
 pub mod install;
 
-use crate::config::Config;
-use crate::root::Layout;
 use crate::root::family::exec::Manager;
-use crate::root::family::{Changes, Context, Family, PackageError, Report, Target};
-use crate::root::transaction::Transaction;
 
 /// The Debian family: dpkg and apt roots.
 pub struct Deb;
-
-impl Family for Deb {
-    fn bootstrap(
-        &self,
-        layout: &Layout,
-        config: &Config,
-        cx: &Context,
-    ) -> Result<Report, PackageError> {
-        bootstrap::init(layout, config, cx)
-    }
-
-    fn plan_bootstrap(&self, config: &Config, cx: &Context) -> Result<Transaction, PackageError> {
-        bootstrap::dry_run(config, cx)
-    }
-
-    fn install(
-        &self,
-        target: &Target,
-        config: &Config,
-        packages: Option<&[String]>,
-        cx: &Context,
-    ) -> Result<Changes, PackageError> {
-        install::install_into(target, config, packages, cx)
-    }
-
-    fn remove(
-        &self,
-        layout: &Layout,
-        config: &Config,
-        packages: &[String],
-        cx: &Context,
-    ) -> Result<(), PackageError> {
-        install::remove(layout, config, packages, cx)
-    }
-}
 
 /// dpkg and its maintainer scripts as brt runs them: no questions, the C
 /// locale, dpkg's admin dir and the root's architecture.

@@ -20,8 +20,9 @@ use crate::root::Layout;
 use crate::root::transaction::Transaction;
 
 /// One package family's operations, as the commands call them (mock's
-/// package-manager classes): the Debian family and the RPM family each
-/// implement it once, and [`of`] is the one place that picks.
+/// package-manager classes). Each family implements [`Bootstrap`] and
+/// [`Install`]; this interface follows from them, and [`of`] is the one
+/// place that picks a family.
 pub trait Family: Sync {
     /// Bootstraps `config` into `layout` (the caller holds the exclusive
     /// lock and has checked that the root is not ready).
@@ -54,6 +55,105 @@ pub trait Family: Sync {
         packages: &[String],
         cx: &Context,
     ) -> Result<(), PackageError>;
+}
+
+/// A family's steps of a bootstrap; [`pipeline::bootstrap`] runs them
+/// inside the frame both families share (resolve, root cache, download,
+/// then these, then the root cache again).
+pub trait Bootstrap: Sync {
+    /// What the resolution leaves for the later steps.
+    type Plan;
+    /// What unpacking leaves for the finish.
+    type Unpacked;
+
+    /// Steps 1 and 2: the repositories' metadata (ending the phase with
+    /// `lap("metadata")`), then the package set in install order.
+    fn plan(
+        &self,
+        config: &Config,
+        cx: &Context,
+        lap: &mut dyn FnMut(&'static str),
+    ) -> Result<(pipeline::Resolved, Self::Plan), PackageError>;
+
+    /// Step 4: every downloaded package checked and unpacked natively into
+    /// `staging` (phases end with `run.timer.lap`).
+    fn unpack(
+        &self,
+        config: &Config,
+        plan: &Self::Plan,
+        cache: &crate::fetch::PackageCache,
+        staging: &crate::root::staging::Staging,
+        run: &mut pipeline::InitRun,
+        cx: &Context,
+    ) -> Result<Self::Unpacked, PackageError>;
+
+    /// Step 5: the root's own package manager finishes the root under its
+    /// emulation (maintainer scripts, scriptlets, its database).
+    fn finish(
+        &self,
+        config: &Config,
+        plan: Self::Plan,
+        unpacked: Self::Unpacked,
+        staging: &crate::root::staging::Staging,
+        run: &mut pipeline::InitRun,
+        cx: &Context,
+    ) -> Result<(), PackageError>;
+}
+
+/// A family's changes to a ready root (or a build's overlay of it).
+pub trait Install: Sync {
+    /// See [`Family::install`].
+    fn install(
+        &self,
+        target: &Target,
+        config: &Config,
+        packages: Option<&[String]>,
+        cx: &Context,
+    ) -> Result<Changes, PackageError>;
+
+    /// See [`Family::remove`].
+    fn remove(
+        &self,
+        layout: &Layout,
+        config: &Config,
+        packages: &[String],
+        cx: &Context,
+    ) -> Result<(), PackageError>;
+}
+
+impl<F: Bootstrap + Install> Family for F {
+    fn bootstrap(
+        &self,
+        layout: &Layout,
+        config: &Config,
+        cx: &Context,
+    ) -> Result<Report, PackageError> {
+        pipeline::bootstrap(self, layout, config, cx)
+    }
+
+    fn plan_bootstrap(&self, config: &Config, cx: &Context) -> Result<Transaction, PackageError> {
+        Ok(self.plan(config, cx, &mut |_| {})?.0.transaction)
+    }
+
+    fn install(
+        &self,
+        target: &Target,
+        config: &Config,
+        packages: Option<&[String]>,
+        cx: &Context,
+    ) -> Result<Changes, PackageError> {
+        Install::install(self, target, config, packages, cx)
+    }
+
+    fn remove(
+        &self,
+        layout: &Layout,
+        config: &Config,
+        packages: &[String],
+        cx: &Context,
+    ) -> Result<(), PackageError> {
+        Install::remove(self, layout, config, packages, cx)
+    }
 }
 
 /// The family of `config`'s root.

@@ -47,7 +47,7 @@ pub struct Report {
 }
 
 /// Phases and their durations, each logged to `state.log` as it ends.
-pub(crate) struct Timer {
+pub struct Timer {
     pub phases: Vec<Phase>,
     started: Instant,
     log: fs_err::File,
@@ -81,7 +81,7 @@ impl Timer {
 }
 
 /// What the steps of one init share: the phase timer and the root log.
-pub(crate) struct InitRun {
+pub struct InitRun {
     pub timer: Timer,
     pub root_log: fs_err::File,
     pub root_log_path: PathBuf,
@@ -311,4 +311,74 @@ pub(crate) fn mark_bootstrapping(layout: &Layout, config: &Config) -> Result<(),
             source,
         },
     )
+}
+
+/// What a resolution gives the shared frame of a bootstrap.
+pub struct Resolved {
+    /// The client the metadata came with; downloads use it, then drop it.
+    pub fetcher: Fetcher,
+    /// One line per package for `root.log`, in install order.
+    pub lines: Vec<String>,
+    /// What identifies each package in the root cache key (with its
+    /// checksum).
+    pub entries: Vec<String>,
+    /// The packages as `state.json` lists them.
+    pub packages: Vec<String>,
+    pub downloads: Vec<Download>,
+    /// The same as steps, for `--dry-run`.
+    pub transaction: crate::root::transaction::Transaction,
+}
+
+/// A bootstrap of `config` into `layout` by `family`: 1. metadata and
+/// 2. resolution (the family's plan), a restore from the root cache when it
+/// has this package set, else 3. the downloads, 4. the family's unpack and
+/// 5. finish, and the finished root kept in the root cache; all inside
+/// [`run_init`]'s frame.
+pub fn bootstrap<B: super::Bootstrap + ?Sized>(
+    family: &B,
+    layout: &Layout,
+    config: &Config,
+    cx: &Context,
+) -> Result<Report, PackageError> {
+    run_init(layout, config, |run| {
+        let (resolved, plan) = family.plan(config, cx, &mut |phase| run.timer.lap(phase))?;
+        let Resolved {
+            fetcher,
+            lines,
+            entries,
+            packages,
+            downloads,
+            ..
+        } = resolved;
+        let _ = writeln!(run.root_log, "resolved {} packages:", lines.len());
+        for line in &lines {
+            let _ = writeln!(run.root_log, "  {line}");
+        }
+        run.timer.lap("resolve");
+        let key = crate::root::rootcache::RootCache::key(config, &entries);
+        if let Some(staged) = from_root_cache(layout, cx, run, &key, || packages.clone())? {
+            return Ok(staged);
+        }
+
+        let cache = PackageCache::new(&cx.cachedir);
+        let downloaded = fetch_packages(fetcher, &cache, &downloads, cx)?;
+        run.timer.lap("download");
+
+        let staging = Staging::create(layout, "init")?;
+        let unpacked = family.unpack(config, &plan, &cache, &staging, run, cx)?;
+        if confined::interrupted() {
+            return Err(PackageError::Interrupted);
+        }
+        family.finish(config, plan, unpacked, &staging, run, cx)?;
+        if confined::interrupted() {
+            return Err(PackageError::Interrupted);
+        }
+        let cache_key = to_root_cache(layout, cx, run, &key, &staging);
+        Ok(Staged {
+            staging,
+            packages,
+            downloaded,
+            cache_key,
+        })
+    })
 }

@@ -35,15 +35,11 @@ use crate::fetch::{Download, Expected, Fetcher, PackageCache};
 use crate::repo::rpmmd::metadata::{self, RpmIndex, RpmSource};
 use crate::repo::rpmmd::{Group, RpmPackage};
 use crate::resolve::rpm::{RpmRequest, install_order, resolve, unsatisfied_file_requirements};
-use crate::root::Layout;
 use crate::root::archive::{Meta, Ownership, Unpacker};
 use crate::root::confined;
 use crate::root::family::exec::{run_logged, tail};
-use crate::root::family::pipeline::{
-    CACHE_IN_ROOT, InitRun, Report, Staged, cache_bind, fetch_packages, from_root_cache, run_init,
-    to_root_cache,
-};
-use crate::root::family::{Context, PackageError};
+use crate::root::family::pipeline::{CACHE_IN_ROOT, InitRun, Resolved, cache_bind};
+use crate::root::family::{Bootstrap, Context, PackageError};
 use crate::root::staging::Staging;
 use crate::root::transaction::{Action, Step, Transaction};
 use crate::sandbox::Bind;
@@ -351,200 +347,213 @@ fn check_one(
     })
 }
 
-/// Bootstraps `config` into `layout` (the caller holds the exclusive lock
-/// and has checked that the root is not ready).
-pub fn init(layout: &Layout, config: &Config, opts: &Context) -> Result<Report, PackageError> {
-    run_init(layout, config, |run| init_steps(layout, config, opts, run))
+/// What an RPM resolution leaves for unpacking and the finish.
+pub struct RpmPlan {
+    universe: Universe,
+    /// The chosen packages in rpm's install order.
+    order: Vec<usize>,
+    /// The repositories' keys (none for `--dry-run`, which verifies nothing).
+    keys: Verifiers,
+    armored_keys: Vec<Vec<u8>>,
 }
 
-/// Steps 1 and 2 of an init: the metadata, then the package set in rpm's
-/// install order (`lap` ends each phase).
-fn plan_init(
-    config: &Config,
-    opts: &Context,
-    lap: &mut dyn FnMut(&'static str),
-) -> Result<(Fetcher, Universe, Vec<usize>), PackageError> {
-    (opts.say)("fetching repository metadata");
-    let fetcher = Fetcher::new(opts.offline);
-    let universe = Universe::load(&fetcher, config, &opts.cachedir, false)?;
-    lap("metadata");
-    let mut wanted = universe.expand(config, &config.install.packages, opts.say)?;
-    // The finish needs the root's own rpm.
-    if !wanted.iter().any(|w| w == "rpm") {
-        wanted.push("rpm".into());
+/// What unpacking leaves for the finish.
+pub struct RpmUnpacked {
+    checked: Vec<Checked>,
+    /// Files whose owner a `%pre` creates.
+    pending: Vec<PendingOwner>,
+}
+
+impl Bootstrap for super::Rpm {
+    type Plan = RpmPlan;
+    type Unpacked = RpmUnpacked;
+
+    /// The config's packages and groups, and `rpm` (the finish needs the
+    /// root's own), in rpm's install order.
+    fn plan(
+        &self,
+        config: &Config,
+        cx: &Context,
+        lap: &mut dyn FnMut(&'static str),
+    ) -> Result<(Resolved, RpmPlan), PackageError> {
+        (cx.say)("fetching repository metadata");
+        let fetcher = Fetcher::new(cx.offline);
+        let universe = Universe::load(&fetcher, config, &cx.cachedir, false)?;
+        lap("metadata");
+        let mut wanted = universe.expand(config, &config.install.packages, cx.say)?;
+        if !wanted.iter().any(|w| w == "rpm") {
+            wanted.push("rpm".into());
+        }
+        let request = RpmRequest {
+            arch: config.arch.rpm,
+            packages: wanted,
+            requires: Vec::new(),
+            weak_deps: config.install.weak_deps,
+            installed: Vec::new(),
+            upgrade: false,
+        };
+        let chosen = resolve(&universe.packages, &request)?;
+        let order = install_order(&universe.packages, &chosen);
+        let (keys, armored_keys) = if cx.dry_run {
+            Default::default()
+        } else {
+            load_keys(&fetcher, config)?
+        };
+        let cache = PackageCache::new(&cx.cachedir);
+        let chosen = || order.iter().map(|&i| &universe.packages[i]);
+        let nevras: Vec<String> = chosen().map(RpmPackage::nevra).collect();
+        let resolved = Resolved {
+            fetcher,
+            entries: chosen()
+                .map(|p| format!("{} {}", p.nevra(), p.sha256))
+                .collect(),
+            lines: nevras.clone(),
+            packages: nevras,
+            downloads: order.iter().map(|&i| universe.download(i)).collect(),
+            transaction: Transaction {
+                packages: order
+                    .iter()
+                    .map(|&i| universe.step(config, i, Action::Install, None, &cache))
+                    .collect(),
+            },
+        };
+        let plan = RpmPlan {
+            universe,
+            order,
+            keys,
+            armored_keys,
+        };
+        Ok((resolved, plan))
     }
-    let request = RpmRequest {
-        arch: config.arch.rpm,
-        packages: wanted,
-        requires: Vec::new(),
-        weak_deps: config.install.weak_deps,
-        installed: Vec::new(),
-        upgrade: false,
-    };
-    let chosen = resolve(&universe.packages, &request)?;
-    let order = install_order(&universe.packages, &chosen);
-    Ok((fetcher, universe, order))
-}
 
-/// `init --dry-run`: what an init would install, downloading and writing
-/// nothing but repository metadata into the cache.
-pub fn dry_run(config: &Config, opts: &Context) -> Result<Transaction, PackageError> {
-    let (_, universe, order) = plan_init(config, opts, &mut |_| {})?;
-    let cache = PackageCache::new(&opts.cachedir);
-    let packages = order
-        .iter()
-        .map(|&i| universe.step(config, i, Action::Install, None, &cache))
-        .collect();
-    Ok(Transaction { packages })
-}
-
-fn init_steps(
-    layout: &Layout,
-    config: &Config,
-    opts: &Context,
-    run: &mut InitRun,
-) -> Result<Staged, PackageError> {
-    let log_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| PackageError::Log { path, source }
-    };
-
-    // 1. Metadata, 2. resolve.
-    let (fetcher, universe, order) = plan_init(config, opts, &mut |phase| run.timer.lap(phase))?;
-    let (keys, armored_keys) = load_keys(&fetcher, config)?;
-    let _ = writeln!(run.root_log, "resolved {} packages:", order.len());
-    for &i in &order {
-        let _ = writeln!(run.root_log, "  {}", universe.packages[i].nevra());
-    }
-    run.timer.lap("resolve");
-    let key = crate::root::rootcache::RootCache::key(
-        config,
-        &order
+    /// Each package's digests and signature checked, then every payload
+    /// written by one process confined to the new root, which also writes
+    /// the repository files.
+    fn unpack(
+        &self,
+        config: &Config,
+        plan: &RpmPlan,
+        cache: &PackageCache,
+        staging: &Staging,
+        run: &mut InitRun,
+        cx: &Context,
+    ) -> Result<RpmUnpacked, PackageError> {
+        (cx.say)(&format!(
+            "checking and unpacking {} packages",
+            plan.order.len()
+        ));
+        let checked = check_all(
+            &plan.universe,
+            &plan.order,
+            cache,
+            &plan.keys,
+            cx.parallel.min(4),
+        )?;
+        run.timer.lap("check");
+        let files = plan
+            .order
             .iter()
             .map(|&i| {
-                let p = &universe.packages[i];
-                format!("{} {}", p.nevra(), p.sha256)
+                let p = &plan.universe.packages[i];
+                let path = cache.path(&p.sha256);
+                fs_err::File::open(&path)
+                    .map(|f| (p.nevra(), File::from(f)))
+                    .map_err(|source| PackageError::Cache { path, source })
             })
-            .collect::<Vec<_>>(),
-    );
-    let nevras = || {
-        order
-            .iter()
-            .map(|&i| universe.packages[i].nevra())
-            .collect()
-    };
-    if let Some(staged) = from_root_cache(layout, opts, run, &key, nevras)? {
-        return Ok(staged);
-    }
-
-    // 3. Download.
-    let cache = PackageCache::new(&opts.cachedir);
-    let wanted: Vec<Download> = order.iter().map(|&i| universe.download(i)).collect();
-    let downloaded = fetch_packages(fetcher, &cache, &wanted, opts)?;
-    run.timer.lap("download");
-
-    // 4. Check and unpack natively.
-    (opts.say)(&format!("checking and unpacking {} packages", order.len()));
-    let checked = check_all(&universe, &order, &cache, &keys, opts.parallel.min(4))?;
-    run.timer.lap("check");
-    let staging = Staging::create(layout, "init")?;
-    let files = order
-        .iter()
-        .map(|&i| {
-            let p = &universe.packages[i];
-            let path = cache.path(&p.sha256);
-            fs_err::File::open(&path)
-                .map(|f| (p.nevra(), File::from(f)))
-                .map_err(|source| PackageError::Cache { path, source })
+            .collect::<Result<Vec<_>, _>>()?;
+        let setup = RepoSetup::new(config, &plan.armored_keys);
+        let unpack_err = |source| PackageError::Confined {
+            what: "unpack the packages into the new root",
+            source,
+        };
+        let (child, mut pipe) = confined::spawn_writer(&staging.root(), move |mut out| {
+            let pending = unpack_all(files)?;
+            setup.write()?;
+            serde_json::to_writer(&mut out, &pending)?;
+            Ok(())
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    let setup = RepoSetup::new(config, &armored_keys);
-    let (child, mut pipe) = confined::spawn_writer(&staging.root(), move |mut out| {
-        let pending = unpack_all(files)?;
-        setup.write()?;
-        serde_json::to_writer(&mut out, &pending)?;
+        .map_err(unpack_err)?;
+        let mut text = String::new();
+        let read = pipe.read_to_string(&mut text);
+        child.wait().map_err(unpack_err)?;
+        read.map_err(|source| PackageError::Log {
+            path: staging.root(),
+            source,
+        })?;
+        let pending = serde_json::from_str(&text).unwrap_or_default();
+        run.timer.lap("unpack");
+        Ok(RpmUnpacked { checked, pending })
+    }
+
+    /// The root's own rpm under emulation runs one logged driver script in
+    /// two parts (module doc); between them, files get the owners a `%pre`
+    /// created.
+    fn finish(
+        &self,
+        _config: &Config,
+        plan: RpmPlan,
+        unpacked: RpmUnpacked,
+        staging: &Staging,
+        run: &mut InitRun,
+        cx: &Context,
+    ) -> Result<(), PackageError> {
+        let log_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| PackageError::Log { path, source }
+        };
+        (cx.say)("running scriptlets and registering packages with the root's rpm");
+        let finish_dir = staging.side_file("finish");
+        let driver = Driver::new(&unpacked.checked, plan.armored_keys.len());
+        driver
+            .write(&finish_dir, &plan.armored_keys)
+            .map_err(log_err(&finish_dir))?;
+        let _ = run.root_log.flush();
+        let binds = vec![
+            cache_bind(&PackageCache::new(&cx.cachedir)),
+            Bind {
+                source: finish_dir.clone(),
+                target: PathBuf::from(FINISH_IN_ROOT),
+                readonly: true,
+            },
+        ];
+        let drive = |script: &str, step: &str| {
+            run_logged(
+                &staging.root(),
+                &super::manager(),
+                step,
+                vec!["/bin/sh".into(), format!("{FINISH_IN_ROOT}/{script}")],
+                binds.clone(),
+                cx.interpreters.clone(),
+                &run.root_log_path,
+            )
+        };
+        drive("pre.sh", "rpm scriptlets (%pretrans, %pre)")?;
+        if !unpacked.pending.is_empty() {
+            let notes = give_owners(&staging.root(), unpacked.pending)?;
+            let mut log = fs_err::OpenOptions::new()
+                .append(true)
+                .open(&run.root_log_path)
+                .map_err(log_err(&run.root_log_path))?;
+            let _ = log.write_all(notes.as_bytes());
+        }
+        drive(
+            "post.sh",
+            "rpm -i --justdb and scriptlets (%post, triggers, %posttrans)",
+        )?;
+        let _ = fs_err::remove_dir_all(&finish_dir);
+        let warnings = tail(&run.root_log_path, usize::MAX)
+            .lines()
+            .filter(|l| l.starts_with("warning: %") && l.contains("scriptlet failed"))
+            .count();
+        if warnings > 0 {
+            (cx.say)(&format!(
+                "{warnings} scriptlet(s) failed (warnings, as rpm treats them); see `{}`",
+                run.root_log_path.display()
+            ));
+        }
+        run.timer.lap("finish");
         Ok(())
-    })
-    .map_err(|source| PackageError::Confined {
-        what: "unpack the packages into the new root",
-        source,
-    })?;
-    let mut text = String::new();
-    let read = pipe.read_to_string(&mut text);
-    child.wait().map_err(|source| PackageError::Confined {
-        what: "unpack the packages into the new root",
-        source,
-    })?;
-    read.map_err(log_err(&staging.root()))?;
-    let pending: Vec<PendingOwner> = serde_json::from_str(&text).unwrap_or_default();
-    run.timer.lap("unpack");
-    if confined::interrupted() {
-        return Err(PackageError::Interrupted);
     }
-
-    // 5. Finish under emulation with the root's own rpm.
-    (opts.say)("running scriptlets and registering packages with the root's rpm");
-    let finish_dir = staging.side_file("finish");
-    let driver = Driver::new(&checked, armored_keys.len());
-    driver
-        .write(&finish_dir, &armored_keys)
-        .map_err(log_err(&finish_dir))?;
-    let _ = run.root_log.flush();
-    let binds = vec![
-        cache_bind(&cache),
-        Bind {
-            source: finish_dir.clone(),
-            target: PathBuf::from(FINISH_IN_ROOT),
-            readonly: true,
-        },
-    ];
-    let drive = |script: &str, step: &str| {
-        run_logged(
-            &staging.root(),
-            &super::manager(),
-            step,
-            vec!["/bin/sh".into(), format!("{FINISH_IN_ROOT}/{script}")],
-            binds.clone(),
-            opts.interpreters.clone(),
-            &run.root_log_path,
-        )
-    };
-    drive("pre.sh", "rpm scriptlets (%pretrans, %pre)")?;
-    if !pending.is_empty() {
-        let notes = give_owners(&staging.root(), pending)?;
-        let mut log = fs_err::OpenOptions::new()
-            .append(true)
-            .open(&run.root_log_path)
-            .map_err(log_err(&run.root_log_path))?;
-        let _ = log.write_all(notes.as_bytes());
-    }
-    drive(
-        "post.sh",
-        "rpm -i --justdb and scriptlets (%post, triggers, %posttrans)",
-    )?;
-    let _ = fs_err::remove_dir_all(&finish_dir);
-    let warnings = tail(&run.root_log_path, usize::MAX)
-        .lines()
-        .filter(|l| l.starts_with("warning: %") && l.contains("scriptlet failed"))
-        .count();
-    if warnings > 0 {
-        (opts.say)(&format!(
-            "{warnings} scriptlet(s) failed (warnings, as rpm treats them); see `{}`",
-            run.root_log_path.display()
-        ));
-    }
-    run.timer.lap("finish");
-    if confined::interrupted() {
-        return Err(PackageError::Interrupted);
-    }
-    let cache_key = to_root_cache(layout, opts, run, &key, &staging);
-
-    Ok(Staged {
-        staging,
-        packages: checked.iter().map(|c| c.nevra.clone()).collect(),
-        downloaded,
-        cache_key,
-    })
 }
 
 /// A file whose owner or group did not exist when it was unpacked (a

@@ -25,7 +25,7 @@ use crate::root::Layout;
 use crate::root::confined;
 use crate::root::family::exec::{run_installer, run_logged};
 use crate::root::family::pipeline::fill_cache;
-use crate::root::family::{Changes, Context, PackageError, Target};
+use crate::root::family::{Changes, Context, Install, PackageError, Target};
 use crate::root::transaction::{Action, Step};
 use crate::sandbox::{self, Spec};
 use crate::version::rpm::Evr;
@@ -310,17 +310,35 @@ fn displaced<'a>(
     out
 }
 
-/// `rpm -e` in the root.
-pub fn remove(layout: &Layout, packages: &[String], opts: &Context) -> Result<(), PackageError> {
-    let mut argv = vec!["rpm".to_string(), "-e".into(), "--".into()];
-    argv.extend(packages.iter().cloned());
-    run_logged(
-        &layout.root(),
-        &super::manager(),
-        "rpm -e",
-        argv,
-        Vec::new(),
-        opts.interpreters.clone(),
-        &layout.result_dir().join("root.log"),
-    )
+impl Install for super::Rpm {
+    fn install(
+        &self,
+        target: &Target,
+        config: &Config,
+        packages: Option<&[String]>,
+        cx: &Context,
+    ) -> Result<Changes, PackageError> {
+        install_into(target, config, packages, Extra::default(), cx)
+    }
+
+    /// `rpm -e` in the root.
+    fn remove(
+        &self,
+        layout: &Layout,
+        _config: &Config,
+        packages: &[String],
+        opts: &Context,
+    ) -> Result<(), PackageError> {
+        let mut argv = vec!["rpm".to_string(), "-e".into(), "--".into()];
+        argv.extend(packages.iter().cloned());
+        run_logged(
+            &layout.root(),
+            &super::manager(),
+            "rpm -e",
+            argv,
+            Vec::new(),
+            opts.interpreters.clone(),
+            &layout.result_dir().join("root.log"),
+        )
+    }
 }

@@ -5,49 +5,10 @@
 pub mod bootstrap;
 pub mod install;
 
-use crate::config::Config;
-use crate::root::Layout;
 use crate::root::family::exec::Manager;
-use crate::root::family::{Changes, Context, Family, PackageError, Report, Target};
-use crate::root::transaction::Transaction;
 
 /// The RPM family: rpm roots (Fedora, CentOS Stream, and the like).
 pub struct Rpm;
-
-impl Family for Rpm {
-    fn bootstrap(
-        &self,
-        layout: &Layout,
-        config: &Config,
-        cx: &Context,
-    ) -> Result<Report, PackageError> {
-        bootstrap::init(layout, config, cx)
-    }
-
-    fn plan_bootstrap(&self, config: &Config, cx: &Context) -> Result<Transaction, PackageError> {
-        bootstrap::dry_run(config, cx)
-    }
-
-    fn install(
-        &self,
-        target: &Target,
-        config: &Config,
-        packages: Option<&[String]>,
-        cx: &Context,
-    ) -> Result<Changes, PackageError> {
-        install::install_into(target, config, packages, install::Extra::default(), cx)
-    }
-
-    fn remove(
-        &self,
-        layout: &Layout,
-        _config: &Config,
-        packages: &[String],
-        cx: &Context,
-    ) -> Result<(), PackageError> {
-        install::remove(layout, packages, cx)
-    }
-}
 
 /// rpm and its scriptlets as brt runs them: the C locale, root's home.
 pub(crate) fn manager() -> Manager {
