@@ -6,7 +6,7 @@
 pub mod accel;
 pub mod arch;
 pub mod binfmt;
-pub mod build;
+pub mod builder;
 pub mod config;
 pub mod fetch;
 pub mod repo;

@@ -12,7 +12,7 @@ use super::shell::{build_user_ids, emulation_support};
 use super::{Settings, UsageError, exit, lock_waiting};
 use crate::cli::{BuildArgs, BuildCommon, BuildsrpmArgs, CleanArgs};
 use brt::binfmt::Support;
-use brt::build::{self, BuildError, BuildOptions, Class, Input, Output, Report, RpmFlags};
+use brt::builder::{self, BuildError, BuildOptions, Class, Input, Output, Report, RpmFlags};
 use brt::config::{Config, Family};
 use brt::fetch::Reporter;
 use brt::root::family::{Context, PackageError, Phase};
@@ -160,11 +160,11 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
             network: common.enable_network || config.build.network,
             keep: common.keep,
             emulated,
+            nocheck: common.nocheck,
             rpm: RpmFlags {
                 defines: common.defines.clone(),
                 with: common.with.clone(),
                 without: common.without.clone(),
-                nocheck: common.nocheck,
                 target: common.target.clone(),
             },
             chain: if chain { chained.clone() } else { Vec::new() },
@@ -181,7 +181,7 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
             opts.resultdir.join("build.log"),
             opts.resultdir.join("root.log"),
         ]);
-        let report = build::run(&layout, &config, input, &opts);
+        let report = builder::run(&layout, &config, input, &opts);
         view.suspend(|| tell(settings, &config, &report));
         let class = report.class();
         chained.extend(report.outputs.iter().map(|o| o.path.clone()));
@@ -243,7 +243,7 @@ fn dry_run(
     let opts = install_options(settings, common, interpreters, &bar, &say, true);
     let mut all = Vec::new();
     for input in inputs {
-        let tx = match build::dry_run(layout, config, input.path(), &opts) {
+        let tx = match builder::dry_run(layout, config, input.path(), &opts) {
             Ok(tx) => tx,
             Err(e) => {
                 let class = e.class();

@@ -1,6 +1,6 @@
 //! `.rpm` files: checking a package before it is used (header digest,
 //! payload digest, OpenPGP signature) and reading the scriptlets and
-//! triggers its header holds. Writing the payload is `root::rpmstrap`'s,
+//! triggers its header holds. Writing the payload is `root::rpm::bootstrap`'s,
 //! from a process confined to the root.
 
 use std::io::{self, BufRead, Read};

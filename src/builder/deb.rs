@@ -91,14 +91,12 @@ pub(crate) fn build(b: &mut Build) -> Result<(), BuildError> {
         "-uc".into(),
         "-b".into(),
     ];
-    if b.opts.rpm.nocheck {
+    if b.opts.nocheck {
         args.push("--build-profiles=nocheck".into());
     }
     let mut spec = b.user_spec(sh(BUILD, args), BUILDDIR);
-    spec.env.push((
-        "DEB_BUILD_OPTIONS".into(),
-        build_options(b.opts.rpm.nocheck),
-    ));
+    spec.env
+        .push(("DEB_BUILD_OPTIONS".into(), build_options(b.opts.nocheck)));
     b.run_build(&dsc.name, spec)?;
     Ok(())
 }

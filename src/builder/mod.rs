@@ -51,7 +51,10 @@ pub struct BuildOptions<'a> {
     pub keep: bool,
     /// Whether the root's binaries run under emulation.
     pub emulated: bool,
-    /// rpmbuild options: `--define`, `--with`, `--without`, `--nocheck`, `--target`.
+    /// Skip the package's tests (`--nocheck`: rpmbuild's `--nocheck`,
+    /// Debian's `nocheck` build profile and `DEB_BUILD_OPTIONS`).
+    pub nocheck: bool,
+    /// rpmbuild's own options: `--define`, `--with`, `--without`, `--target`.
     pub rpm: RpmFlags,
     /// Earlier results of this run form a local repository (`--chain`).
     pub chain: Vec<PathBuf>,
@@ -66,7 +69,6 @@ pub struct RpmFlags {
     pub defines: Vec<String>,
     pub with: Vec<String>,
     pub without: Vec<String>,
-    pub nocheck: bool,
     pub target: Option<String>,
 }
 

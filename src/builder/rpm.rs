@@ -143,7 +143,7 @@ fn rpmbuild_args(b: &Build, mode: &str, spec: &str) -> Vec<String> {
     for w in &flags.without {
         argv.extend(["--without".into(), w.clone()]);
     }
-    if flags.nocheck {
+    if b.opts.nocheck {
         argv.push("--nocheck".into());
     }
     if let Some(t) = &flags.target {
