@@ -26,6 +26,7 @@ use std::collections::BTreeSet;
 
 use resolvo::{ConditionalRequirement, Requirement};
 
+use super::provider::SolverIndex;
 use crate::repo::apt::packages::RelationError;
 use crate::repo::apt::{DebDep, DebPackage, Priority, parse_relations};
 use crate::resolve::closest;

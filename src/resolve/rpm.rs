@@ -38,6 +38,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use resolvo::{ConditionalRequirement, Requirement};
 
+use super::provider::SolverIndex;
 use crate::repo::rpmmd::{RpmDep, RpmPackage};
 use crate::resolve::closest;
 use crate::version::rpm::{Evr, Flags};

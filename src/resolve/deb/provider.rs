@@ -18,7 +18,7 @@ use resolvo::{
     VersionSetId,
 };
 
-use super::super::provider::Unions;
+use super::super::provider::{SolverIndex, Unions};
 
 use crate::repo::apt::{DebDep, DebPackage, MultiArch, Priority};
 use crate::version::deb::{DebVersion, Rel};
@@ -187,10 +187,6 @@ impl<'u> Index<'u> {
         &self.universe[self.record(s)]
     }
 
-    pub(super) fn candidates_of(&self, name: NameId) -> &[SolvableId] {
-        self.candidates.get(raw(name)).map_or(&[], Vec::as_slice)
-    }
-
     pub(super) fn providers_of(&self, name: NameId) -> &[NameId] {
         self.providers.get(raw(name)).map_or(&[], Vec::as_slice)
     }
@@ -204,15 +200,6 @@ impl<'u> Index<'u> {
                     || self.providers.get(i).is_some_and(|p| !p.is_empty())
             })
             .map(|i| self.name(NameId::from_raw(i as u32)))
-    }
-
-    /// The order the solver tries candidates of one name in: newest first,
-    /// then the earlier entry of the universe (the first repository).
-    fn preference(&self, a: SolvableId, b: SolvableId) -> Ordering {
-        self.package(b)
-            .version
-            .cmp(&self.package(a).version)
-            .then_with(|| self.record(a).cmp(&self.record(b)))
     }
 
     fn qualifier_ok(&self, pkg: &DebPackage, set: &DepSet) -> bool {
@@ -251,15 +238,6 @@ impl<'u> Index<'u> {
             .iter()
             .flatten()
             .any(|p| p.name == target && provided_ok(set, p))
-    }
-
-    /// Whether solvable `s` is in the version set.
-    fn contains(&self, set: &DepSet, s: SolvableId) -> bool {
-        let hit = self.hits(self.package(s), set);
-        match set.field {
-            Field::Depends => hit,
-            Field::Conflicts | Field::Breaks => !hit,
-        }
     }
 
     /// The requirement for one OR-group. Each alternative contributes its
@@ -350,27 +328,6 @@ impl<'u> Index<'u> {
         }
         out
     }
-
-    fn display_set(&self, id: VersionSetId) -> String {
-        let name = self.pool.resolve_version_set_package_name(id);
-        let set = self.pool.resolve_version_set(id);
-        let relation = DisplayRelation { index: self, set };
-        match set.field {
-            Field::Depends if set.target == name => {
-                let mut parts = Vec::new();
-                if let Some(q) = &set.qualifier {
-                    parts.push(format!("(:{q})"));
-                }
-                if let Some((rel, v)) = &set.constraint {
-                    parts.push(format!("({rel} {v})"));
-                }
-                parts.join(" ")
-            }
-            Field::Depends => format!("(providing {relation})"),
-            Field::Conflicts => format!("(excluded by Conflicts: {relation})"),
-            Field::Breaks => format!("(excluded by Breaks: {relation})"),
-        }
-    }
 }
 
 /// Whether one `Provides` entry satisfies the set's version constraint.
@@ -401,23 +358,33 @@ impl Display for DisplayRelation<'_, '_> {
     }
 }
 
-impl super::super::provider::SolverIndex for Index<'_> {
+impl SolverIndex for Index<'_> {
     type Set = DepSet;
 
     fn pool(&self) -> &Pool<DepSet, String> {
         &self.pool
     }
 
+    /// The order the solver tries candidates of one name in: newest first,
+    /// then the earlier entry of the universe (the first repository).
     fn preference(&self, a: SolvableId, b: SolvableId) -> Ordering {
-        Index::preference(self, a, b)
+        self.package(b)
+            .version
+            .cmp(&self.package(a).version)
+            .then_with(|| self.record(a).cmp(&self.record(b)))
     }
 
+    /// Whether solvable `s` is in the version set.
     fn contains(&self, set: &DepSet, s: SolvableId) -> bool {
-        Index::contains(self, set, s)
+        let hit = self.hits(self.package(s), set);
+        match set.field {
+            Field::Depends => hit,
+            Field::Conflicts | Field::Breaks => !hit,
+        }
     }
 
     fn candidates_of(&self, name: NameId) -> &[SolvableId] {
-        Index::candidates_of(self, name)
+        self.candidates.get(raw(name)).map_or(&[], Vec::as_slice)
     }
 
     fn favored(&self, name: NameId) -> Option<SolvableId> {
@@ -425,7 +392,24 @@ impl super::super::provider::SolverIndex for Index<'_> {
     }
 
     fn display_set(&self, id: VersionSetId) -> String {
-        Index::display_set(self, id)
+        let name = self.pool.resolve_version_set_package_name(id);
+        let set = self.pool.resolve_version_set(id);
+        let relation = DisplayRelation { index: self, set };
+        match set.field {
+            Field::Depends if set.target == name => {
+                let mut parts = Vec::new();
+                if let Some(q) = &set.qualifier {
+                    parts.push(format!("(:{q})"));
+                }
+                if let Some((rel, v)) = &set.constraint {
+                    parts.push(format!("({rel} {v})"));
+                }
+                parts.join(" ")
+            }
+            Field::Depends => format!("(providing {relation})"),
+            Field::Conflicts => format!("(excluded by Conflicts: {relation})"),
+            Field::Breaks => format!("(excluded by Breaks: {relation})"),
+        }
     }
 
     fn display_solvable(&self, s: SolvableId) -> String {

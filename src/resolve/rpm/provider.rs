@@ -33,7 +33,7 @@ use resolvo::{
     LogicalOperator, NameId, Requirement, SolvableId, VersionSetId,
 };
 
-use super::super::provider::Unions;
+use super::super::provider::{SolverIndex, Unions};
 
 use super::byname::{ByName, FxHashMap, FxHashSet, fx_hash};
 use super::rich::{Cap, Clause, RichDep, parse_rich};
@@ -305,10 +305,6 @@ impl<'u> Index<'u> {
         &self.universe[self.record(s)]
     }
 
-    pub(super) fn candidates_of(&self, name: NameId) -> &[SolvableId] {
-        self.candidates.get(raw(name)).map_or(&[], Vec::as_slice)
-    }
-
     /// Whether a package, Provides entry or file has this name.
     pub(super) fn is_known(&self, capability: &str) -> bool {
         self.names.contains_key(capability)
@@ -342,17 +338,6 @@ impl<'u> Index<'u> {
             .copied()
             .chain(provided)
             .filter(|n| !n.starts_with('/'))
-    }
-
-    /// The order the solver tries candidates of one name in: newest first,
-    /// then the root's arch before `noarch`, then the earlier entry of the
-    /// universe (the first repository).
-    fn preference(&self, a: SolvableId, b: SolvableId) -> Ordering {
-        let (pa, pb) = (self.package(a), self.package(b));
-        pb.evr
-            .cmp(&pa.evr)
-            .then_with(|| (pa.arch != self.arch).cmp(&(pb.arch != self.arch)))
-            .then_with(|| self.record(a).cmp(&self.record(b)))
     }
 
     /// Whether the package at `record` satisfies `cap`: by its name and
@@ -392,37 +377,6 @@ impl<'u> Index<'u> {
             // Not single-package dependencies; the parser keeps them out of
             // `with` and `without`, clauses keep them out of atoms.
             RichDep::And(_) | RichDep::If { .. } | RichDep::Unless { .. } => false,
-        }
-    }
-
-    /// Whether solvable `s` is in the version set.
-    fn contains(&self, set: &DepSet, s: SolvableId) -> bool {
-        let record = self.pool.resolve_solvable(s).record;
-        let pkg = &self.universe[record as usize];
-        if set.arch.as_ref().is_some_and(|a| *a != pkg.arch) {
-            return false;
-        }
-        match set.field {
-            Field::Requires => self.hits(record, &set.dep, false),
-            Field::Conflicts => !self.hits(record, &set.dep, false),
-            Field::Obsoletes => !self.hits(record, &set.dep, true),
-            Field::Invalid => false,
-            Field::Replaces => {
-                let RichDep::Simple(Cap {
-                    name,
-                    range: Some((_, evr)),
-                }) = &set.dep
-                else {
-                    return false;
-                };
-                pkg.obsoletes.iter().any(|o| {
-                    !o.is_rich()
-                        && o.name == *name
-                        && o.flags
-                            .zip(o.evr.as_ref())
-                            .is_none_or(|(flags, want)| flags.matches(evr, want))
-                })
-            }
         }
     }
 
@@ -837,6 +791,73 @@ impl<'u> Index<'u> {
         paths.retain(|p| !self.is_known(p));
         paths
     }
+}
+
+/// The single-package dependencies a rich Conflicts entry conflicts with.
+fn conflict_atoms(dep: &RichDep) -> Vec<&RichDep> {
+    match dep {
+        RichDep::Simple(_) | RichDep::With(_) | RichDep::Without(..) => vec![dep],
+        RichDep::Or(parts) => parts.iter().flat_map(conflict_atoms).collect(),
+        RichDep::And(_) | RichDep::If { .. } | RichDep::Unless { .. } => Vec::new(),
+    }
+}
+
+impl SolverIndex for Index<'_> {
+    type Set = DepSet;
+
+    fn pool(&self) -> &Pool<DepSet, String> {
+        &self.pool
+    }
+
+    /// The order the solver tries candidates of one name in: newest first,
+    /// then the root's arch before `noarch`, then the earlier entry of the
+    /// universe (the first repository).
+    fn preference(&self, a: SolvableId, b: SolvableId) -> Ordering {
+        let (pa, pb) = (self.package(a), self.package(b));
+        pb.evr
+            .cmp(&pa.evr)
+            .then_with(|| (pa.arch != self.arch).cmp(&(pb.arch != self.arch)))
+            .then_with(|| self.record(a).cmp(&self.record(b)))
+    }
+
+    /// Whether solvable `s` is in the version set.
+    fn contains(&self, set: &DepSet, s: SolvableId) -> bool {
+        let record = self.pool.resolve_solvable(s).record;
+        let pkg = &self.universe[record as usize];
+        if set.arch.as_ref().is_some_and(|a| *a != pkg.arch) {
+            return false;
+        }
+        match set.field {
+            Field::Requires => self.hits(record, &set.dep, false),
+            Field::Conflicts => !self.hits(record, &set.dep, false),
+            Field::Obsoletes => !self.hits(record, &set.dep, true),
+            Field::Invalid => false,
+            Field::Replaces => {
+                let RichDep::Simple(Cap {
+                    name,
+                    range: Some((_, evr)),
+                }) = &set.dep
+                else {
+                    return false;
+                };
+                pkg.obsoletes.iter().any(|o| {
+                    !o.is_rich()
+                        && o.name == *name
+                        && o.flags
+                            .zip(o.evr.as_ref())
+                            .is_none_or(|(flags, want)| flags.matches(evr, want))
+                })
+            }
+        }
+    }
+
+    fn candidates_of(&self, name: NameId) -> &[SolvableId] {
+        self.candidates.get(raw(name)).map_or(&[], Vec::as_slice)
+    }
+
+    fn favored(&self, name: NameId) -> Option<SolvableId> {
+        self.favored.get(&name).copied()
+    }
 
     fn display_set(&self, id: VersionSetId) -> String {
         let name = self.name(self.pool.resolve_version_set_package_name(id));
@@ -859,43 +880,6 @@ impl<'u> Index<'u> {
             parts.push(format!("({arch})"));
         }
         parts.join(" ")
-    }
-}
-
-/// The single-package dependencies a rich Conflicts entry conflicts with.
-fn conflict_atoms(dep: &RichDep) -> Vec<&RichDep> {
-    match dep {
-        RichDep::Simple(_) | RichDep::With(_) | RichDep::Without(..) => vec![dep],
-        RichDep::Or(parts) => parts.iter().flat_map(conflict_atoms).collect(),
-        RichDep::And(_) | RichDep::If { .. } | RichDep::Unless { .. } => Vec::new(),
-    }
-}
-
-impl super::super::provider::SolverIndex for Index<'_> {
-    type Set = DepSet;
-
-    fn pool(&self) -> &Pool<DepSet, String> {
-        &self.pool
-    }
-
-    fn preference(&self, a: SolvableId, b: SolvableId) -> Ordering {
-        Index::preference(self, a, b)
-    }
-
-    fn contains(&self, set: &DepSet, s: SolvableId) -> bool {
-        Index::contains(self, set, s)
-    }
-
-    fn candidates_of(&self, name: NameId) -> &[SolvableId] {
-        Index::candidates_of(self, name)
-    }
-
-    fn favored(&self, name: NameId) -> Option<SolvableId> {
-        self.favored.get(&name).copied()
-    }
-
-    fn display_set(&self, id: VersionSetId) -> String {
-        Index::display_set(self, id)
     }
 
     fn display_solvable(&self, s: SolvableId) -> String {
