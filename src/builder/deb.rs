@@ -6,7 +6,7 @@
 use super::dsc::Dsc;
 use super::{BUILDDIR, Build, BuildError, INPUT_IN_ROOT};
 use crate::root::deb::Deb;
-use crate::root::family::Install;
+use crate::root::family::install::install;
 use crate::sandbox::sh;
 
 /// Unpacks the source, lists what is installed, runs
@@ -68,12 +68,18 @@ pub(crate) fn build(b: &mut Build) -> Result<(), BuildError> {
     // the root as it is; the build with those of the root with them.
     let log = b.target.log.clone();
     b.target.helpers = b.helpers(&log);
-    Install::install(&Deb, &b.target, b.config, Some(&relations), &b.opts.install).map_err(
-        |source| BuildError::Dependencies {
-            package: dsc.name.clone(),
-            source: Box::new(source),
-        },
-    )?;
+    install(
+        &Deb,
+        &b.target,
+        b.config,
+        Some(&relations),
+        (),
+        &b.opts.install,
+    )
+    .map_err(|source| BuildError::Dependencies {
+        package: dsc.name.clone(),
+        source: Box::new(source),
+    })?;
     b.lap("install");
     let log = b.build_log.clone();
     b.accel = b.helpers(&log);

@@ -25,9 +25,11 @@ use crate::config::{AccelMode, Config, Family};
 use crate::root::Layout;
 use crate::root::confined::{self, ConfinedError};
 use crate::root::deb::Deb;
+use crate::root::family::install::install;
 use crate::root::family::pipeline::Timer;
-use crate::root::family::{Context, Install, PackageError, Phase, Target, tail};
+use crate::root::family::{Context, PackageError, Phase, Target, tail};
 use crate::root::overlay::{BuildRoot, OverlayError};
+use crate::root::rpm::Rpm;
 use crate::sandbox::{self, Bind, SandboxError, Spec};
 
 /// Where the build user's home and the build tree are, inside the root.
@@ -533,8 +535,7 @@ pub fn dry_run(
             let dsc = dsc::Dsc::read(input)?;
             let mut relations: Vec<String> = deb::IMPLICIT.iter().map(|s| s.to_string()).collect();
             relations.extend(dsc.relations(config.arch.deb));
-            Install::install(&Deb, &target, config, Some(&relations), opts)
-                .map_err(deps(dsc.name))?
+            install(&Deb, &target, config, Some(&relations), (), opts).map_err(deps(dsc.name))?
         }
         Family::Rpm => {
             let srpm = srpm::SourceRpm::read(input)?;
@@ -542,8 +543,7 @@ pub fn dry_run(
                 requires: srpm.build_requires,
                 local: Vec::new(),
             };
-            crate::root::rpm::install::install_into(&target, config, Some(&[]), extra, opts)
-                .map_err(deps(srpm.nvr))?
+            install(&Rpm, &target, config, Some(&[]), extra, opts).map_err(deps(srpm.nvr))?
         }
     };
     Ok(changes.transaction)

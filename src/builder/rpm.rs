@@ -11,6 +11,8 @@ use super::srpm::{SourceRpm, build_requires, local_package};
 use super::{BUILDDIR, Build, BuildError, INPUT_IN_ROOT};
 use crate::repo::rpmmd::RpmDep;
 use crate::root::confined;
+use crate::root::family::install;
+use crate::root::rpm::Rpm;
 use crate::root::rpm::install as rpminstall;
 use crate::sandbox::sh;
 
@@ -163,7 +165,7 @@ fn install(b: &Build, srpm: &SourceRpm, requires: Vec<RpmDep>) -> Result<Vec<Str
         .map(|p| local_package(p))
         .collect::<Result<Vec<_>, _>>()?;
     let extra = rpminstall::Extra { requires, local };
-    let changes = rpminstall::install_into(&b.target, b.config, Some(&[]), extra, &b.opts.install)
+    let changes = install::install(&Rpm, &b.target, b.config, Some(&[]), extra, &b.opts.install)
         .map_err(|source| BuildError::Dependencies {
             package: srpm.nvr.clone(),
             source: Box::new(source),

@@ -10,19 +10,23 @@
 //! `apt-get remove`: apt knows what else has to go, and removal downloads
 //! nothing, so there is nothing for brt to speed up.
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::Path;
 
 use super::bootstrap::{AptSetup, Universe, deb_repo_names, fetch_metadata};
 use crate::config::Config;
 use crate::fetch::{Fetcher, PackageCache};
+use crate::repo::apt::DebPackage;
 use crate::repo::apt::deb822::Paragraphs;
+use crate::repo::apt::metadata::AptIndex;
 use crate::resolve::deb::{DebRequest, resolve};
 use crate::root::Layout;
 use crate::root::confined;
-use crate::root::family::exec::{run_installer, run_logged};
-use crate::root::family::pipeline::fill_cache;
-use crate::root::family::{Changes, Context, Install, PackageError, Target};
+use crate::root::family::exec::run_logged;
+use crate::root::family::{
+    Changes, Context, Install, InstallPlan, Installer, PackageError, Target,
+};
 use crate::root::transaction::{Action, Step};
 use crate::version::deb::DebVersion;
 
@@ -88,11 +92,11 @@ pub fn installed(root: &Path) -> Result<Vec<Installed>, PackageError> {
 /// Installed packages that a package of `new` conflicts with (or breaks),
 /// by name or through what they provide.
 fn displaced<'a>(
-    universe: &'a [crate::repo::apt::DebPackage],
+    universe: &'a [DebPackage],
     new: &[usize],
     have: &'a [Installed],
-) -> std::collections::HashSet<&'a str> {
-    let mut out = std::collections::HashSet::new();
+) -> HashSet<&'a str> {
+    let mut out = HashSet::new();
     for h in have {
         let provided: Vec<&str> = universe
             .iter()
@@ -114,90 +118,100 @@ fn displaced<'a>(
     out
 }
 
+/// The package set after installing `packages` (`None`: upgrading
+/// everything), and the installed packages to remove first.
+///
+/// Everything installed stays, if possible; those no repository has any
+/// more (installed by hand) are left to dpkg. If a requested package
+/// conflicts with an installed one (a second mail transport agent), the
+/// installed packages it conflicts with are no longer held: dpkg removes
+/// such a package when the new one declares `Conflicts` + `Replaces` and
+/// nothing breaks, as apt would have it, or refuses with its own message.
+fn resolve_install(
+    all: &[DebPackage],
+    config: &Config,
+    have: &[Installed],
+    packages: Option<&[String]>,
+) -> Result<(Vec<usize>, Vec<String>), PackageError> {
+    let update = packages.is_none();
+    let known: HashSet<&str> = all.iter().map(|p| p.name.as_str()).collect();
+    let mut wanted: Vec<String> = have
+        .iter()
+        .filter(|p| known.contains(p.name.as_str()))
+        .map(|p| p.name.clone())
+        .collect();
+    wanted.extend(packages.unwrap_or_default().iter().cloned());
+    let request = DebRequest {
+        arch: config.arch.deb,
+        essential: false,
+        required: false,
+        packages: wanted,
+        relations: Vec::new(),
+        recommends: config.install.weak_deps,
+        favored: if update {
+            Vec::new()
+        } else {
+            have.iter()
+                .map(|p| (p.name.clone(), p.version.clone()))
+                .collect()
+        },
+    };
+    let first = match resolve(all, &request) {
+        Ok(chosen) => return Ok((chosen, Vec::new())),
+        Err(e) if update => return Err(e.into()),
+        Err(first) => first,
+    };
+    let alone = DebRequest {
+        packages: packages.unwrap_or_default().to_vec(),
+        ..request.clone()
+    };
+    let new = resolve(all, &alone).map_err(|_| first)?;
+    let displaced = displaced(all, &new, have);
+    let narrow = DebRequest {
+        packages: request
+            .packages
+            .iter()
+            .filter(|p| !displaced.contains(p.as_str()))
+            .cloned()
+            .collect(),
+        ..request.clone()
+    };
+    let chosen = resolve(all, &narrow)?;
+    let mut remove: Vec<String> = displaced
+        .iter()
+        .filter(|d| !chosen.iter().any(|&i| all[i].name == **d))
+        .map(|d| d.to_string())
+        .collect();
+    remove.sort();
+    Ok((chosen, remove))
+}
+
 impl Install for super::Deb {
+    type Extra = ();
+    /// The indexes, for apt's lists after `update`.
+    type Plan = Vec<AptIndex>;
+
     /// A package may also be a relation (`a | b (>= 2)`), as a source
     /// package's `Build-Depends` gives them.
-    fn install(
+    fn plan_install(
         &self,
         target: &Target,
         config: &Config,
         packages: Option<&[String]>,
-        opts: &Context,
-    ) -> Result<Changes, PackageError> {
-        let root = &target.root;
-        let arch = config.arch.deb;
-        let have = installed(root)?;
-
-        let fetcher = Fetcher::new(opts.offline);
+        _: (),
+        fetcher: &Fetcher,
+        cx: &Context,
+    ) -> Result<InstallPlan<Vec<AptIndex>>, PackageError> {
+        let have = installed(&target.root)?;
         let update = packages.is_none();
-        let mut indexes = fetch_metadata(&fetcher, config, &opts.cachedir, update)?;
+        let mut indexes = fetch_metadata(fetcher, config, &cx.cachedir, update)?;
         let universe = Universe::new(&mut indexes);
+        let (chosen, remove) = resolve_install(&universe.packages, config, &have, packages)?;
         let all = &universe.packages;
-        // Installed packages stay installed; those no repository has any more
-        // (installed by hand) are left to dpkg.
-        let known: std::collections::HashSet<&str> = all.iter().map(|p| p.name.as_str()).collect();
-        let mut wanted: Vec<String> = have
-            .iter()
-            .filter(|p| known.contains(p.name.as_str()))
-            .map(|p| p.name.clone())
-            .collect();
-        wanted.extend(packages.unwrap_or_default().iter().cloned());
-        let request = DebRequest {
-            arch,
-            essential: false,
-            required: false,
-            packages: wanted,
-            relations: Vec::new(),
-            recommends: config.install.weak_deps,
-            favored: if update {
-                Vec::new()
-            } else {
-                have.iter()
-                    .map(|p| (p.name.clone(), p.version.clone()))
-                    .collect()
-            },
-        };
-        // Everything installed stays, if possible. If a requested package
-        // conflicts with an installed one (a second mail transport agent), the
-        // installed packages it conflicts with are no longer held: dpkg removes
-        // such a package when the new one declares `Conflicts` + `Replaces` and
-        // nothing breaks, as apt would have it, or refuses with its own message.
-        let mut remove: Vec<String> = Vec::new();
-        let chosen = match resolve(all, &request) {
-            Ok(chosen) => chosen,
-            Err(first) if !update => {
-                let alone = DebRequest {
-                    packages: packages.unwrap_or_default().to_vec(),
-                    ..request.clone()
-                };
-                let new = resolve(all, &alone).map_err(|_| first)?;
-                let displaced = displaced(all, &new, &have);
-                let narrow = DebRequest {
-                    packages: request
-                        .packages
-                        .iter()
-                        .filter(|p| !displaced.contains(p.as_str()))
-                        .cloned()
-                        .collect(),
-                    ..request.clone()
-                };
-                let chosen = resolve(all, &narrow)?;
-                remove = displaced
-                    .iter()
-                    .filter(|d| !chosen.iter().any(|&i| all[i].name == **d))
-                    .map(|d| d.to_string())
-                    .collect();
-                remove.sort();
-                chosen
-            }
-            Err(e) => return Err(e.into()),
-        };
         let mut changes = Changes::default();
         let mut downloads = Vec::new();
-        let cache = PackageCache::new(&opts.cachedir);
+        let cache = PackageCache::new(&cx.cachedir);
         let names = deb_repo_names(config);
-        // dpkg cannot replace a file a native helper is bound over.
-        let mut replaced: Vec<&str> = remove.iter().map(String::as_str).collect();
         for &i in &chosen {
             let p = &all[i];
             let step = match have.iter().find(|h| h.name == p.name) {
@@ -212,7 +226,6 @@ impl Install for super::Deb {
                 None => universe.step(i, Action::Install, None, &names, &cache),
             };
             changes.transaction.packages.push(step);
-            replaced.push(&p.name);
             downloads.push(universe.download(i));
         }
         for r in &remove {
@@ -230,49 +243,37 @@ impl Install for super::Deb {
                 });
             }
         }
-        if opts.dry_run {
-            return Ok(changes);
+        Ok(InstallPlan {
+            changes,
+            downloads,
+            remove,
+            family: indexes,
+        })
+    }
+
+    /// apt's lists follow the metadata brt just verified.
+    fn write_sources(
+        &self,
+        indexes: &Vec<AptIndex>,
+        config: &Config,
+        root: &Path,
+    ) -> Result<(), PackageError> {
+        let apt = AptSetup::new(config, indexes)?;
+        confined::run(root, move || Ok(apt.write()?)).map_err(|source| PackageError::Confined {
+            what: "write apt's sources and lists into the root",
+            source,
+        })
+    }
+
+    /// Displaced packages go first (their dependents are satisfied again
+    /// once the new packages are in), then dpkg installs the rest.
+    fn installer(&self, config: &Config) -> Installer {
+        Installer {
+            manager: super::manager(config.arch.deb),
+            step: "dpkg --install",
+            script: INSTALL,
+            tool: "dpkg",
         }
-        changes.downloaded_bytes = fill_cache(fetcher, &cache, &downloads, opts)?;
-        if update {
-            // apt's lists follow the metadata brt just verified.
-            let apt = AptSetup::new(config, &indexes)?;
-            confined::run(root, move || Ok(apt.write()?)).map_err(|source| {
-                PackageError::Confined {
-                    what: "write apt's sources and lists into the root",
-                    source,
-                }
-            })?;
-        }
-        if downloads.is_empty() {
-            target.note("nothing to install: what was asked for is installed");
-            return Ok(changes);
-        }
-        (opts.say)(&format!(
-            "installing {} packages with the root's dpkg",
-            downloads.len()
-        ));
-        // Displaced packages go first (their dependents are satisfied again
-        // once the new packages are in), then dpkg installs the rest.
-        let packages: Vec<(String, String)> = downloads
-            .iter()
-            .map(|d| (d.expected.sha256.clone(), d.label.clone()))
-            .collect();
-        let target = Target {
-            helpers: target.helpers.without(&replaced),
-            ..target.clone()
-        };
-        run_installer(
-            &target,
-            &super::manager(arch),
-            "dpkg --install",
-            INSTALL,
-            &remove,
-            &packages,
-            &cache,
-            opts,
-        )?;
-        Ok(changes)
     }
 
     /// `apt-get remove` in the root.

@@ -12,7 +12,7 @@ use crate::sandbox::{self, Spec};
 
 /// What differs between the families' package managers when brt runs
 /// them: their environment, and how their log names a failed package.
-pub(crate) struct Manager {
+pub struct Manager {
     pub env: Vec<(String, String)>,
     pub failed_package: fn(&str) -> Option<String>,
 }

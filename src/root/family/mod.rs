@@ -7,12 +7,14 @@
 
 pub mod changes;
 pub mod context;
-pub(crate) mod exec;
+pub mod exec;
+pub mod install;
 pub mod pipeline;
 
 pub use changes::Changes;
 pub use context::{Context, PackageError, Target};
 pub use exec::tail;
+pub use install::{Install, InstallPlan, Installer};
 pub use pipeline::{Phase, Report};
 
 use crate::config::Config;
@@ -100,27 +102,6 @@ pub trait Bootstrap: Sync {
     ) -> Result<(), PackageError>;
 }
 
-/// A family's changes to a ready root (or a build's overlay of it).
-pub trait Install: Sync {
-    /// See [`Family::install`].
-    fn install(
-        &self,
-        target: &Target,
-        config: &Config,
-        packages: Option<&[String]>,
-        cx: &Context,
-    ) -> Result<Changes, PackageError>;
-
-    /// See [`Family::remove`].
-    fn remove(
-        &self,
-        layout: &Layout,
-        config: &Config,
-        packages: &[String],
-        cx: &Context,
-    ) -> Result<(), PackageError>;
-}
-
 impl<F: Bootstrap + Install> Family for F {
     fn bootstrap(
         &self,
@@ -142,7 +123,7 @@ impl<F: Bootstrap + Install> Family for F {
         packages: Option<&[String]>,
         cx: &Context,
     ) -> Result<Changes, PackageError> {
-        Install::install(self, target, config, packages, cx)
+        install::install(self, target, config, packages, Default::default(), cx)
     }
 
     fn remove(

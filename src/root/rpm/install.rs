@@ -15,17 +15,19 @@
 use std::collections::HashSet;
 use std::io::{Read, Seek};
 use std::os::fd::AsRawFd;
+use std::path::Path;
 
-use super::bootstrap::{RepoSetup, Universe, check_all, load_keys};
+use super::bootstrap::{RepoSetup, Universe, Verifiers, check_all, load_keys};
 use crate::config::Config;
 use crate::fetch::{Fetcher, PackageCache};
 use crate::repo::rpmmd::{RpmDep, RpmPackage};
 use crate::resolve::rpm::{RpmRequest, resolve};
 use crate::root::Layout;
 use crate::root::confined;
-use crate::root::family::exec::{run_installer, run_logged};
-use crate::root::family::pipeline::fill_cache;
-use crate::root::family::{Changes, Context, Install, PackageError, Target};
+use crate::root::family::exec::run_logged;
+use crate::root::family::{
+    Changes, Context, Install, InstallPlan, Installer, PackageError, Target,
+};
 use crate::root::transaction::{Action, Step};
 use crate::sandbox::{self, Spec};
 use crate::version::rpm::Evr;
@@ -97,175 +99,6 @@ pub struct Extra {
     pub local: Vec<RpmPackage>,
 }
 
-/// Installs `packages` (`None`: updates everything) and what `extra`
-/// asks for into `target`.
-pub fn install_into(
-    target: &Target,
-    config: &Config,
-    packages: Option<&[String]>,
-    extra: Extra,
-    opts: &Context,
-) -> Result<Changes, PackageError> {
-    let root = &target.root;
-    let arch = config.arch.rpm;
-    let have = installed(target, opts)?;
-
-    let fetcher = Fetcher::new(opts.offline);
-    let update = packages.is_none();
-    let mut universe = Universe::load(&fetcher, config, &opts.cachedir, update)?;
-    // Local packages come from no configured repository: no key checks them.
-    universe
-        .packages
-        .extend(extra.local.into_iter().map(|p| RpmPackage {
-            repo: config.repos.len(),
-            ..p
-        }));
-    let requires = extra.requires;
-    let (keys, armored) = load_keys(&fetcher, config)?;
-    let all = &universe.packages;
-    // Installed packages no repository has (installed by hand) are left to rpm.
-    let known: HashSet<&str> = all.iter().map(|p| p.name.as_str()).collect();
-    let held: Vec<Installed> = have
-        .iter()
-        .filter(|h| known.contains(h.name.as_str()))
-        .cloned()
-        .collect();
-    let wanted = universe.expand(config, packages.unwrap_or_default(), opts.say)?;
-    let request = |installed: &[Installed]| RpmRequest {
-        arch,
-        packages: wanted.clone(),
-        requires: requires.clone(),
-        weak_deps: config.install.weak_deps,
-        installed: installed
-            .iter()
-            .map(|h| (h.name.clone(), h.arch.clone(), h.evr.clone()))
-            .collect(),
-        upgrade: update,
-    };
-    // If a requested package conflicts with installed ones, those are no
-    // longer held (and go first).
-    let chosen = match resolve(all, &request(&held)) {
-        Ok(chosen) => chosen,
-        Err(first) if !update => {
-            let alone = resolve(all, &request(&[])).map_err(|_| first)?;
-            let displaced = displaced(all, &alone, &held);
-            if !opts.allow_erasing && !displaced.is_empty() {
-                let mut gone: Vec<&str> = displaced.iter().copied().collect();
-                gone.sort_unstable();
-                let quote = |v: Vec<&str>| {
-                    v.iter()
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                return Err(PackageError::WouldErase {
-                    requested: quote(
-                        packages
-                            .unwrap_or_default()
-                            .iter()
-                            .map(String::as_str)
-                            .collect(),
-                    ),
-                    installed: quote(gone),
-                });
-            }
-            let kept: Vec<Installed> = held
-                .iter()
-                .filter(|h| !displaced.contains(h.name.as_str()))
-                .cloned()
-                .collect();
-            resolve(all, &request(&kept))?
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let chosen_names: HashSet<&str> = chosen.iter().map(|&i| all[i].name.as_str()).collect();
-    let mut remove: Vec<String> = held
-        .iter()
-        .filter(|h| !chosen_names.contains(h.name.as_str()))
-        .map(|h| h.name.clone())
-        .collect();
-    remove.sort();
-    remove.dedup();
-
-    // Once rpm -U succeeds: the chosen set, and what no repository knows.
-    let mut installed: Vec<String> = chosen.iter().map(|&i| all[i].nevra()).collect();
-    installed.extend(
-        have.iter()
-            .filter(|h| !known.contains(h.name.as_str()))
-            .map(|h| format!("{}-{}.{}", h.name, h.evr, h.arch)),
-    );
-    installed.sort();
-    let mut changes = Changes {
-        installed,
-        ..Changes::default()
-    };
-    let mut new = Vec::new();
-    let cache = PackageCache::new(&opts.cachedir);
-    for &i in &chosen {
-        let p = &all[i];
-        let step = match have.iter().find(|h| h.name == p.name && h.arch == p.arch) {
-            Some(h) if h.evr == p.evr => continue,
-            Some(h) => universe.step(config, i, Action::Upgrade, Some(h.evr.to_string()), &cache),
-            None => universe.step(config, i, Action::Install, None, &cache),
-        };
-        changes.transaction.packages.push(step);
-        new.push(i);
-    }
-    for r in &remove {
-        for h in have.iter().filter(|h| &h.name == r) {
-            changes.transaction.packages.push(Step {
-                action: Action::Remove,
-                name: h.name.clone(),
-                arch: h.arch.clone(),
-                version: h.evr.version.clone(),
-                epoch: Some(h.evr.epoch.unwrap_or(0)),
-                release: Some(h.evr.release.clone().unwrap_or_default()),
-                from: None,
-                repo: String::new(),
-                size: 0,
-            });
-        }
-    }
-    if opts.dry_run {
-        return Ok(changes);
-    }
-    let downloads: Vec<_> = new.iter().map(|&i| universe.download(i)).collect();
-    changes.downloaded_bytes = fill_cache(fetcher, &cache, &downloads, opts)?;
-    let checked = check_all(&universe, &new, &cache, &keys, opts.parallel.min(4))?;
-    if update {
-        let setup = RepoSetup::new(config, &armored);
-        confined::run(root, move || Ok(setup.write()?)).map_err(|source| {
-            PackageError::Confined {
-                what: "write the repository files into the root",
-                source,
-            }
-        })?;
-    }
-    if checked.is_empty() && remove.is_empty() {
-        target.note("nothing to install: what was asked for is installed");
-        return Ok(changes);
-    }
-    (opts.say)(&format!(
-        "installing {} packages with the root's rpm",
-        checked.len()
-    ));
-    let packages: Vec<(String, String)> = checked
-        .iter()
-        .map(|c| (c.sha256.clone(), c.nevra.clone()))
-        .collect();
-    run_installer(
-        target,
-        &super::manager(),
-        "rpm -U",
-        INSTALL,
-        &remove,
-        &packages,
-        &cache,
-        opts,
-    )?;
-    Ok(changes)
-}
-
 /// Erases what the new packages displace, then installs them in one
 /// transaction.
 const INSTALL: &str = r#"set -e
@@ -310,15 +143,217 @@ fn displaced<'a>(
     out
 }
 
+/// The package set after installing `wanted` and `requires` (`packages`
+/// `None`: updating everything), and the installed packages to erase
+/// first. Installed packages no repository has (installed by hand) are
+/// left to rpm. If a requested package conflicts with installed ones,
+/// those are no longer held (and go first), with `--allowerasing` only.
+fn resolve_install(
+    all: &[RpmPackage],
+    config: &Config,
+    have: &[Installed],
+    wanted: Vec<String>,
+    requires: Vec<RpmDep>,
+    packages: Option<&[String]>,
+    cx: &Context,
+) -> Result<(Vec<usize>, Vec<String>), PackageError> {
+    let update = packages.is_none();
+    let known: HashSet<&str> = all.iter().map(|p| p.name.as_str()).collect();
+    let held: Vec<Installed> = have
+        .iter()
+        .filter(|h| known.contains(h.name.as_str()))
+        .cloned()
+        .collect();
+    let request = |installed: &[Installed]| RpmRequest {
+        arch: config.arch.rpm,
+        packages: wanted.clone(),
+        requires: requires.clone(),
+        weak_deps: config.install.weak_deps,
+        installed: installed
+            .iter()
+            .map(|h| (h.name.clone(), h.arch.clone(), h.evr.clone()))
+            .collect(),
+        upgrade: update,
+    };
+    let chosen = match resolve(all, &request(&held)) {
+        Ok(chosen) => chosen,
+        Err(e) if update => return Err(e.into()),
+        Err(first) => {
+            let alone = resolve(all, &request(&[])).map_err(|_| first)?;
+            let displaced = displaced(all, &alone, &held);
+            if !cx.allow_erasing && !displaced.is_empty() {
+                return Err(would_erase(packages.unwrap_or_default(), &displaced));
+            }
+            let kept: Vec<Installed> = held
+                .iter()
+                .filter(|h| !displaced.contains(h.name.as_str()))
+                .cloned()
+                .collect();
+            resolve(all, &request(&kept))?
+        }
+    };
+    let chosen_names: HashSet<&str> = chosen.iter().map(|&i| all[i].name.as_str()).collect();
+    let mut remove: Vec<String> = held
+        .iter()
+        .filter(|h| !chosen_names.contains(h.name.as_str()))
+        .map(|h| h.name.clone())
+        .collect();
+    remove.sort();
+    remove.dedup();
+    Ok((chosen, remove))
+}
+
+/// The refusal to erase `displaced` for `requested` without `--allowerasing`.
+fn would_erase(requested: &[String], displaced: &HashSet<&str>) -> PackageError {
+    let quote = |mut v: Vec<&str>| {
+        v.sort_unstable();
+        v.iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    PackageError::WouldErase {
+        requested: quote(requested.iter().map(String::as_str).collect()),
+        installed: quote(displaced.iter().copied().collect()),
+    }
+}
+
+/// What the RPM install keeps for checking the packages and for `update`.
+pub struct RpmInstallPlan {
+    universe: Universe,
+    /// The new packages (indices into the universe), in order.
+    new: Vec<usize>,
+    keys: Verifiers,
+    armored: Vec<Vec<u8>>,
+}
+
 impl Install for super::Rpm {
-    fn install(
+    type Extra = Extra;
+    type Plan = RpmInstallPlan;
+
+    fn plan_install(
         &self,
         target: &Target,
         config: &Config,
         packages: Option<&[String]>,
+        extra: Extra,
+        fetcher: &Fetcher,
         cx: &Context,
-    ) -> Result<Changes, PackageError> {
-        install_into(target, config, packages, Extra::default(), cx)
+    ) -> Result<InstallPlan<RpmInstallPlan>, PackageError> {
+        let have = installed(target, cx)?;
+        let update = packages.is_none();
+        let mut universe = Universe::load(fetcher, config, &cx.cachedir, update)?;
+        // Local packages come from no configured repository: no key checks them.
+        universe
+            .packages
+            .extend(extra.local.into_iter().map(|p| RpmPackage {
+                repo: config.repos.len(),
+                ..p
+            }));
+        let (keys, armored) = if cx.dry_run {
+            Default::default()
+        } else {
+            load_keys(fetcher, config)?
+        };
+        let wanted = universe.expand(config, packages.unwrap_or_default(), cx.say)?;
+        let (chosen, remove) = resolve_install(
+            &universe.packages,
+            config,
+            &have,
+            wanted,
+            extra.requires,
+            packages,
+            cx,
+        )?;
+        let all = &universe.packages;
+        // Once rpm -U succeeds: the chosen set, and what no repository knows.
+        let known: HashSet<&str> = all.iter().map(|p| p.name.as_str()).collect();
+        let mut installed: Vec<String> = chosen.iter().map(|&i| all[i].nevra()).collect();
+        installed.extend(
+            have.iter()
+                .filter(|h| !known.contains(h.name.as_str()))
+                .map(|h| format!("{}-{}.{}", h.name, h.evr, h.arch)),
+        );
+        installed.sort();
+        let mut changes = Changes {
+            installed,
+            ..Changes::default()
+        };
+        let mut new = Vec::new();
+        let cache = PackageCache::new(&cx.cachedir);
+        for &i in &chosen {
+            let p = &all[i];
+            let step = match have.iter().find(|h| h.name == p.name && h.arch == p.arch) {
+                Some(h) if h.evr == p.evr => continue,
+                Some(h) => {
+                    universe.step(config, i, Action::Upgrade, Some(h.evr.to_string()), &cache)
+                }
+                None => universe.step(config, i, Action::Install, None, &cache),
+            };
+            changes.transaction.packages.push(step);
+            new.push(i);
+        }
+        for r in &remove {
+            for h in have.iter().filter(|h| &h.name == r) {
+                changes.transaction.packages.push(Step {
+                    action: Action::Remove,
+                    name: h.name.clone(),
+                    arch: h.arch.clone(),
+                    version: h.evr.version.clone(),
+                    epoch: Some(h.evr.epoch.unwrap_or(0)),
+                    release: Some(h.evr.release.clone().unwrap_or_default()),
+                    from: None,
+                    repo: String::new(),
+                    size: 0,
+                });
+            }
+        }
+        Ok(InstallPlan {
+            changes,
+            downloads: new.iter().map(|&i| universe.download(i)).collect(),
+            remove,
+            family: RpmInstallPlan {
+                universe,
+                new,
+                keys,
+                armored,
+            },
+        })
+    }
+
+    /// Header and payload digests, and the signature where the repository
+    /// asks for it.
+    fn verify(
+        &self,
+        plan: &InstallPlan<RpmInstallPlan>,
+        cache: &PackageCache,
+        cx: &Context,
+    ) -> Result<Vec<(String, String)>, PackageError> {
+        let p = &plan.family;
+        let checked = check_all(&p.universe, &p.new, cache, &p.keys, cx.parallel.min(4))?;
+        Ok(checked.into_iter().map(|c| (c.sha256, c.nevra)).collect())
+    }
+
+    fn write_sources(
+        &self,
+        plan: &RpmInstallPlan,
+        config: &Config,
+        root: &Path,
+    ) -> Result<(), PackageError> {
+        let setup = RepoSetup::new(config, &plan.armored);
+        confined::run(root, move || Ok(setup.write()?)).map_err(|source| PackageError::Confined {
+            what: "write the repository files into the root",
+            source,
+        })
+    }
+
+    fn installer(&self, _config: &Config) -> Installer {
+        Installer {
+            manager: super::manager(),
+            step: "rpm -U",
+            script: INSTALL,
+            tool: "rpm",
+        }
     }
 
     /// `rpm -e` in the root.
