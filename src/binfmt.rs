@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::arch::{self, Arch, Native};
+use crate::error::{ErrorClass, Explain};
 
 /// Where binfmt_misc is mounted on every modern distro.
 pub const DEFAULT_DIR: &str = "/proc/sys/fs/binfmt_misc";
@@ -73,9 +74,9 @@ pub enum BinfmtError {
     },
 }
 
-impl BinfmtError {
+impl Explain for BinfmtError {
     /// The fix, where one is known.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             BinfmtError::Mount { .. } => Some(
                 "binfmt_misc can only be mounted as root: `sudo mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc`"
@@ -102,6 +103,10 @@ impl BinfmtError {
             }
             _ => None,
         }
+    }
+
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Emulation
     }
 }
 

@@ -8,6 +8,7 @@ pub mod arch;
 pub mod binfmt;
 pub mod builder;
 pub mod config;
+pub mod error;
 pub mod fetch;
 pub mod repo;
 pub mod resolve;

@@ -22,6 +22,7 @@ use sha2::Digest;
 
 use crate::accel::Accel;
 use crate::config::{AccelMode, Config, Family};
+use crate::error::Explain;
 use crate::root::Layout;
 use crate::root::confined::{self, ConfinedError};
 use crate::root::deb::Deb;
@@ -188,8 +189,10 @@ impl BuildError {
             _ => Class::Error,
         }
     }
+}
 
-    pub fn hint(&self) -> Option<String> {
+impl Explain for BuildError {
+    fn hint(&self) -> Option<String> {
         match self {
             BuildError::Dependencies { source, .. } => source.hint(),
             BuildError::Failed { .. } => Some(

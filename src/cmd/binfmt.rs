@@ -7,6 +7,7 @@ use super::{Settings, exit, parse_arch};
 use crate::cli::{BinfmtAction, BinfmtArgs};
 use brt::arch::{ARCHES, Arch};
 use brt::binfmt::{ChrootNeeds, Ensured, Host, Support, Unavailable};
+use brt::error::Explain;
 
 pub fn run(settings: &Settings, args: BinfmtArgs) -> Result<i32> {
     let host = Host::detect();

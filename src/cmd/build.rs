@@ -14,6 +14,7 @@ use crate::cli::{BuildArgs, BuildCommon, BuildsrpmArgs, CleanArgs};
 use brt::binfmt::Support;
 use brt::builder::{self, BuildError, BuildOptions, Class, Input, Output, Report, RpmFlags};
 use brt::config::{Config, Family};
+use brt::error::Explain;
 use brt::fetch::Reporter;
 use brt::root::family::{Context, PackageError, Phase};
 use brt::root::lock::RootLock;

@@ -22,8 +22,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::cli::{Cli, Command, GlobalArgs};
-use brt::binfmt::BinfmtError;
-use brt::config::{self as brt_config, ConfigDirs, ConfigError};
+use brt::config::{self as brt_config, ConfigDirs};
 
 /// Exit codes (documented in the README; keep both in sync).
 pub mod exit {
@@ -140,48 +139,20 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-/// The exit code for an error, from the first cause brt knows.
+/// The exit code for an error: a usage error's, else that of the first
+/// cause whose class the library knows.
 fn exit_code(err: &anyhow::Error) -> i32 {
-    for cause in err.chain() {
-        if cause.is::<ConfigError>() {
-            return exit::CONFIG;
-        }
-        if cause.is::<BinfmtError>() {
-            return exit::EMULATION;
-        }
-        if cause.is::<UsageError>() {
-            return exit::USAGE;
-        }
-        if cause.is::<brt::root::RootError>() {
-            return exit::ROOT;
-        }
-        if cause.is::<brt::sandbox::SandboxError>() {
-            return exit::SANDBOX;
-        }
+    use brt::error::ErrorClass;
+    if err.chain().any(|c| c.is::<UsageError>()) {
+        return exit::USAGE;
     }
-    exit::ERROR
-}
-
-/// A hint for the first cause that has one.
-fn hint(err: &anyhow::Error) -> Option<String> {
-    err.chain().find_map(|cause| {
-        if let Some(e) = cause.downcast_ref::<BinfmtError>() {
-            return e.hint();
-        }
-        if let Some(e) = cause.downcast_ref::<brt::root::RootError>() {
-            return Some(e.hint());
-        }
-        if let Some(e) = cause.downcast_ref::<brt::root::family::PackageError>() {
-            return e.hint();
-        }
-        if let Some(e) = cause.downcast_ref::<brt::repo::apt::metadata::MetadataError>() {
-            return e.hint();
-        }
-        if let Some(e) = cause.downcast_ref::<brt::fetch::FetchError>() {
-            return e.hint();
-        }
-        None
-    })
+    match brt::error::class(err.as_ref()) {
+        ErrorClass::Config => exit::CONFIG,
+        ErrorClass::Emulation => exit::EMULATION,
+        ErrorClass::Root => exit::ROOT,
+        ErrorClass::Sandbox => exit::SANDBOX,
+        ErrorClass::Other => exit::ERROR,
+    }
 }
 
 /// Print `error: …`, each cause, and a hint; return the exit code.
@@ -193,7 +164,7 @@ pub fn report(err: &anyhow::Error) -> i32 {
     }) {
         return exit::OK;
     }
-    print_error(err.as_ref(), hint(err));
+    print_error(err.as_ref(), brt::error::hint(err.as_ref()));
     exit_code(err)
 }
 

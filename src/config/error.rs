@@ -98,6 +98,12 @@ pub enum ConfigError {
     },
 }
 
+impl crate::error::Explain for ConfigError {
+    fn class(&self) -> crate::error::ErrorClass {
+        crate::error::ErrorClass::Config
+    }
+}
+
 fn did_you_mean(suggestions: &[String]) -> String {
     if suggestions.is_empty() {
         return "; `brt list` shows the configs there are".to_string();

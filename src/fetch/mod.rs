@@ -12,6 +12,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::error::Explain;
 use sha2::{Digest, Sha256};
 
 pub use cache::{Download, DownloadError, PackageCache};
@@ -78,8 +79,21 @@ fn repo_keys(url: &str) -> &'static str {
 }
 
 impl FetchError {
+    /// Whether trying again may help (network trouble, server errors), as
+    /// opposed to a definite answer (404, a wrong checksum).
+    fn is_transient(&self) -> bool {
+        match self {
+            FetchError::Http { .. } | FetchError::Body { .. } => true,
+            FetchError::Status { status, .. } => *status >= 500 || *status == 429,
+            FetchError::Size { .. } => true, // a connection cut short
+            _ => false,
+        }
+    }
+}
+
+impl Explain for FetchError {
     /// What the user can do about it, where that is known.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             FetchError::Offline { .. } => {
                 Some("run once without `--offline` to fill the cache".into())
@@ -92,17 +106,6 @@ impl FetchError {
                 "the file differs from what the signed metadata promises: a broken mirror or proxy, or tampering".into(),
             ),
             _ => None,
-        }
-    }
-
-    /// Whether trying again may help (network trouble, server errors), as
-    /// opposed to a definite answer (404, a wrong checksum).
-    fn is_transient(&self) -> bool {
-        match self {
-            FetchError::Http { .. } | FetchError::Body { .. } => true,
-            FetchError::Status { status, .. } => *status >= 500 || *status == 429,
-            FetchError::Size { .. } => true, // a connection cut short
-            _ => false,
         }
     }
 }

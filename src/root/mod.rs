@@ -17,6 +17,7 @@ pub mod transaction;
 
 pub use state::{RootState, State};
 
+use crate::error::{ErrorClass, Explain};
 use std::path::{Path, PathBuf};
 
 /// Where one root lives: `BASEDIR/NAME/`.
@@ -81,16 +82,20 @@ pub enum RootError {
     NotReady { name: String, state: RootState },
 }
 
-impl RootError {
-    pub fn hint(&self) -> String {
-        match self {
+impl Explain for RootError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             RootError::Missing { name } => format!(
                 "create it with `brt -r {name} init`, or from a rootfs tarball or directory with `brt -r {name} import ROOTFS.tar`"
             ),
             RootError::NotReady { name, .. } => format!(
                 "an earlier command was interrupted; `brt -r {name} init` starts over (or `brt -r {name} import --replace ROOTFS.tar`)"
             ),
-        }
+        })
+    }
+
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Root
     }
 }
 

@@ -125,6 +125,12 @@ pub enum SandboxError {
     Exec { message: String, code: i32 },
 }
 
+impl crate::error::Explain for SandboxError {
+    fn class(&self) -> crate::error::ErrorClass {
+        crate::error::ErrorClass::Sandbox
+    }
+}
+
 /// pid 1's host pid, for the parent's signal handlers.
 static PID1: AtomicI32 = AtomicI32::new(0);
 

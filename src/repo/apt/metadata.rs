@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::{DebPackage, PackagesError, Release, ReleaseError, decompressor, read_packages};
+use crate::error::Explain;
 use crate::fetch::{Expected, FetchError, Fetcher, sha256_file, write_atomic};
 use crate::repo::openpgp::{Keyring, VerifyError};
 
@@ -99,9 +100,9 @@ pub enum MetadataError {
     },
 }
 
-impl MetadataError {
+impl Explain for MetadataError {
     /// What the user can do about it, where that is known.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             MetadataError::NoKeyring { candidates, .. } => Some(format!(
                 "install the package that ships it ({}), or set `gpgcheck = false` on the repo to skip verification",

@@ -20,6 +20,7 @@ use super::metalink::{Metalink, parse_mirrorlist};
 use super::primary::{read_filelists, read_primary};
 use super::repomd::{DataFile, Repomd};
 use super::{RpmPackage, XmlError};
+use crate::error::Explain;
 use crate::fetch::{Expected, FetchError, Fetcher, Silent, sha256_file, write_atomic};
 
 /// How long a fetched `repomd.xml` is used without checking the server.
@@ -97,8 +98,8 @@ pub enum MetadataError {
     },
 }
 
-impl MetadataError {
-    pub fn hint(&self) -> Option<String> {
+impl Explain for MetadataError {
+    fn hint(&self) -> Option<String> {
         match self {
             MetadataError::Offline { .. } => {
                 Some("run once without `--offline` to fill the cache".into())

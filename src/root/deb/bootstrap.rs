@@ -117,11 +117,10 @@ impl Bootstrap for super::Deb {
         &self,
         config: &Config,
         cx: &Context,
+        fetcher: &Fetcher,
         lap: &mut dyn FnMut(&'static str),
     ) -> Result<(Resolved, DebPlan), PackageError> {
-        (cx.say)("fetching repository metadata");
-        let fetcher = Fetcher::new(cx.offline);
-        let mut indexes = fetch_metadata(&fetcher, config, &cx.cachedir, false)?;
+        let mut indexes = fetch_metadata(fetcher, config, &cx.cachedir, false)?;
         let universe = Universe::new(&mut indexes);
         lap("metadata");
         let mut packages = config.install.packages.clone();
@@ -155,7 +154,6 @@ impl Bootstrap for super::Deb {
             .map(|p| format!("{} {} {}", p.name, p.version, p.architecture))
             .collect();
         let resolved = Resolved {
-            fetcher,
             entries: plan
                 .chosen()
                 .map(|p| format!("{} {} {} {}", p.name, p.version, p.architecture, p.sha256))

@@ -23,6 +23,7 @@ use crate::repo::apt::metadata::AptIndex;
 use crate::resolve::deb::{DebRequest, resolve};
 use crate::root::Layout;
 use crate::root::confined;
+use crate::root::family;
 use crate::root::family::exec::run_logged;
 use crate::root::family::{
     Changes, Context, Install, InstallPlan, Installer, PackageError, Target,
@@ -96,26 +97,25 @@ fn displaced<'a>(
     new: &[usize],
     have: &'a [Installed],
 ) -> HashSet<&'a str> {
-    let mut out = HashSet::new();
-    for h in have {
-        let provided: Vec<&str> = universe
-            .iter()
-            .filter(|p| p.name == h.name && p.version == h.version)
-            .flat_map(|p| p.provides.iter().flatten().map(|d| d.name.as_str()))
-            .collect();
-        let hit = new.iter().map(|&i| &universe[i]).any(|q| {
-            q.name != h.name
-                && q.conflicts
-                    .iter()
-                    .chain(&q.breaks)
-                    .flatten()
-                    .any(|d| d.name == h.name || provided.contains(&d.name.as_str()))
-        });
-        if hit {
-            out.insert(h.name.as_str());
-        }
-    }
-    out
+    let installed: Vec<(&str, Vec<&str>)> = have
+        .iter()
+        .map(|h| {
+            let provides = universe
+                .iter()
+                .filter(|p| p.name == h.name && p.version == h.version)
+                .flat_map(|p| p.provides.iter().flatten().map(|d| d.name.as_str()));
+            (h.name.as_str(), provides.chain([h.name.as_str()]).collect())
+        })
+        .collect();
+    let new: Vec<(&str, Vec<&str>)> = new
+        .iter()
+        .map(|&i| &universe[i])
+        .map(|q| {
+            let against = q.conflicts.iter().chain(&q.breaks).flatten();
+            (q.name.as_str(), against.map(|d| d.name.as_str()).collect())
+        })
+        .collect();
+    family::install::displaced(&installed, &new)
 }
 
 /// The package set after installing `packages` (`None`: upgrading

@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use crate::config::Config;
+use crate::error::Explain;
 use crate::fetch::{DownloadError, Reporter};
 use crate::root::Layout;
 use crate::root::confined::ConfinedError;
@@ -116,9 +117,9 @@ pub enum PackageError {
     Interrupted,
 }
 
-impl PackageError {
+impl Explain for PackageError {
     /// What the user can do about it, where that is known.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             PackageError::Metadata(e) => e.hint(),
             PackageError::RpmMetadata(e) => e.hint(),

@@ -5,6 +5,7 @@
 //! emulation, with the native helpers a replaced package's files are not
 //! bound over.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use super::exec::{Manager, run_installer};
@@ -158,4 +159,24 @@ pub fn install<F: Install + ?Sized>(
         cx,
     )?;
     Ok(changes)
+}
+
+/// The installed packages that a new package conflicts with: `installed`
+/// holds each installed package's name and every name it is known by (its
+/// own and what it provides), `new` each new package's name and the names
+/// it conflicts with (Debian: `Conflicts`, `Breaks`; RPM: `Conflicts`,
+/// `Obsoletes`). A package never displaces one of its own name.
+pub(crate) fn displaced<'a>(
+    installed: &[(&'a str, Vec<&str>)],
+    new: &[(&str, Vec<&str>)],
+) -> HashSet<&'a str> {
+    installed
+        .iter()
+        .filter(|(name, known_by)| {
+            new.iter().any(|(new_name, conflicts)| {
+                new_name != name && conflicts.iter().any(|c| known_by.contains(c))
+            })
+        })
+        .map(|(name, _)| *name)
+        .collect()
 }

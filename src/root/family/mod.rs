@@ -74,6 +74,7 @@ pub trait Bootstrap: Sync {
         &self,
         config: &Config,
         cx: &Context,
+        fetcher: &crate::fetch::Fetcher,
         lap: &mut dyn FnMut(&'static str),
     ) -> Result<(pipeline::Resolved, Self::Plan), PackageError>;
 
@@ -113,7 +114,9 @@ impl<F: Bootstrap + Install> Family for F {
     }
 
     fn plan_bootstrap(&self, config: &Config, cx: &Context) -> Result<Transaction, PackageError> {
-        Ok(self.plan(config, cx, &mut |_| {})?.0.transaction)
+        (cx.say)("fetching repository metadata");
+        let fetcher = crate::fetch::Fetcher::new(cx.offline);
+        Ok(self.plan(config, cx, &fetcher, &mut |_| {})?.0.transaction)
     }
 
     fn install(

@@ -315,8 +315,6 @@ pub(crate) fn mark_bootstrapping(layout: &Layout, config: &Config) -> Result<(),
 
 /// What a resolution gives the shared frame of a bootstrap.
 pub struct Resolved {
-    /// The client the metadata came with; downloads use it, then drop it.
-    pub fetcher: Fetcher,
     /// One line per package for `root.log`, in install order.
     pub lines: Vec<String>,
     /// What identifies each package in the root cache key (with its
@@ -341,9 +339,11 @@ pub fn bootstrap<B: super::Bootstrap + ?Sized>(
     cx: &Context,
 ) -> Result<Report, PackageError> {
     run_init(layout, config, |run| {
-        let (resolved, plan) = family.plan(config, cx, &mut |phase| run.timer.lap(phase))?;
+        (cx.say)("fetching repository metadata");
+        let fetcher = Fetcher::new(cx.offline);
+        let (resolved, plan) =
+            family.plan(config, cx, &fetcher, &mut |phase| run.timer.lap(phase))?;
         let Resolved {
-            fetcher,
             lines,
             entries,
             packages,

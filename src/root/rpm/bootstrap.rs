@@ -374,11 +374,10 @@ impl Bootstrap for super::Rpm {
         &self,
         config: &Config,
         cx: &Context,
+        fetcher: &Fetcher,
         lap: &mut dyn FnMut(&'static str),
     ) -> Result<(Resolved, RpmPlan), PackageError> {
-        (cx.say)("fetching repository metadata");
-        let fetcher = Fetcher::new(cx.offline);
-        let universe = Universe::load(&fetcher, config, &cx.cachedir, false)?;
+        let universe = Universe::load(fetcher, config, &cx.cachedir, false)?;
         lap("metadata");
         let mut wanted = universe.expand(config, &config.install.packages, cx.say)?;
         if !wanted.iter().any(|w| w == "rpm") {
@@ -397,13 +396,12 @@ impl Bootstrap for super::Rpm {
         let (keys, armored_keys) = if cx.dry_run {
             Default::default()
         } else {
-            load_keys(&fetcher, config)?
+            load_keys(fetcher, config)?
         };
         let cache = PackageCache::new(&cx.cachedir);
         let chosen = || order.iter().map(|&i| &universe.packages[i]);
         let nevras: Vec<String> = chosen().map(RpmPackage::nevra).collect();
         let resolved = Resolved {
-            fetcher,
             entries: chosen()
                 .map(|p| format!("{} {}", p.nevra(), p.sha256))
                 .collect(),

@@ -24,6 +24,7 @@ use crate::repo::rpmmd::{RpmDep, RpmPackage};
 use crate::resolve::rpm::{RpmRequest, resolve};
 use crate::root::Layout;
 use crate::root::confined;
+use crate::root::family;
 use crate::root::family::exec::run_logged;
 use crate::root::family::{
     Changes, Context, Install, InstallPlan, Installer, PackageError, Target,
@@ -117,30 +118,27 @@ fi
 /// Installed packages that a package of `new` conflicts with or obsoletes,
 /// by name or through what they provide.
 fn displaced<'a>(
-    universe: &[crate::repo::rpmmd::RpmPackage],
+    universe: &[RpmPackage],
     new: &[usize],
     have: &'a [Installed],
 ) -> HashSet<&'a str> {
-    let mut out = HashSet::new();
-    for h in have {
-        let provided: Vec<&str> = universe
+    let known_by = |h: &'a Installed| -> (&'a str, Vec<&str>) {
+        let provides = universe
             .iter()
             .filter(|p| p.name == h.name && p.evr == h.evr)
-            .flat_map(|p| p.provides.iter().map(|d| d.name.as_str()))
-            .chain([h.name.as_str()])
-            .collect();
-        let hit = new.iter().map(|&i| &universe[i]).any(|q| {
-            q.name != h.name
-                && q.conflicts
-                    .iter()
-                    .chain(&q.obsoletes)
-                    .any(|d| provided.contains(&d.name.as_str()))
-        });
-        if hit {
-            out.insert(h.name.as_str());
-        }
-    }
-    out
+            .flat_map(|p| p.provides.iter().map(|d| d.name.as_str()));
+        (&h.name, provides.chain([h.name.as_str()]).collect())
+    };
+    let installed: Vec<_> = have.iter().map(known_by).collect();
+    let new: Vec<(&str, Vec<&str>)> = new
+        .iter()
+        .map(|&i| &universe[i])
+        .map(|q| {
+            let names = q.conflicts.iter().chain(&q.obsoletes);
+            (q.name.as_str(), names.map(|d| d.name.as_str()).collect())
+        })
+        .collect();
+    family::install::displaced(&installed, &new)
 }
 
 /// The package set after installing `wanted` and `requires` (`packages`
