@@ -190,19 +190,23 @@ impl Install for super::Deb {
     type Extra = ();
     /// The indexes, for apt's lists after `update`.
     type Plan = Vec<AptIndex>;
+    type Installed = Installed;
+
+    fn installed(&self, target: &Target, _: &Context) -> Result<Vec<Installed>, PackageError> {
+        installed(&target.root)
+    }
 
     /// A package may also be a relation (`a | b (>= 2)`), as a source
     /// package's `Build-Depends` gives them.
     fn plan_install(
         &self,
-        target: &Target,
+        have: Vec<Installed>,
         config: &Config,
         packages: Option<&[String]>,
         _: (),
         fetcher: &Fetcher,
         cx: &Context,
     ) -> Result<InstallPlan<Vec<AptIndex>>, PackageError> {
-        let have = installed(&target.root)?;
         let update = packages.is_none();
         let mut indexes = fetch_metadata(fetcher, config, &cx.cachedir, update)?;
         let universe = Universe::new(&mut indexes);

@@ -44,13 +44,23 @@ pub trait Install: Sync {
     type Extra: Default;
     /// What the resolution keeps for the later steps.
     type Plan;
+    /// An installed package, as the root's package database lists it.
+    type Installed;
 
-    /// What `target` has, the repositories' metadata (refreshed for
-    /// `update`, `packages` = `None`), and the resolution: installed
-    /// packages stay (at their versions, unless `update`).
-    fn plan_install(
+    /// What `target` has. It is read by a confined or sandboxed child, so
+    /// before brt starts any thread (the HTTP client's).
+    fn installed(
         &self,
         target: &Target,
+        cx: &Context,
+    ) -> Result<Vec<Self::Installed>, PackageError>;
+
+    /// The repositories' metadata (refreshed for `update`, `packages` =
+    /// `None`), and the resolution against what is installed (`have`):
+    /// installed packages stay (at their versions, unless `update`).
+    fn plan_install(
+        &self,
+        have: Vec<Self::Installed>,
         config: &Config,
         packages: Option<&[String]>,
         extra: Self::Extra,
@@ -107,8 +117,9 @@ pub fn install<F: Install + ?Sized>(
     extra: F::Extra,
     cx: &Context,
 ) -> Result<Changes, PackageError> {
+    let have = family.installed(target, cx)?;
     let fetcher = Fetcher::new(cx.offline);
-    let plan = family.plan_install(target, config, packages, extra, &fetcher, cx)?;
+    let plan = family.plan_install(have, config, packages, extra, &fetcher, cx)?;
     if cx.dry_run {
         return Ok(plan.changes);
     }

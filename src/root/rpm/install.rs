@@ -228,17 +228,21 @@ pub struct RpmInstallPlan {
 impl Install for super::Rpm {
     type Extra = Extra;
     type Plan = RpmInstallPlan;
+    type Installed = Installed;
+
+    fn installed(&self, target: &Target, cx: &Context) -> Result<Vec<Installed>, PackageError> {
+        installed(target, cx)
+    }
 
     fn plan_install(
         &self,
-        target: &Target,
+        have: Vec<Installed>,
         config: &Config,
         packages: Option<&[String]>,
         extra: Extra,
         fetcher: &Fetcher,
         cx: &Context,
     ) -> Result<InstallPlan<RpmInstallPlan>, PackageError> {
-        let have = installed(target, cx)?;
         let update = packages.is_none();
         let mut universe = Universe::load(fetcher, config, &cx.cachedir, update)?;
         // Local packages come from no configured repository: no key checks them.
