@@ -430,11 +430,8 @@ fn summary<'a>(
     class: Class,
     reports: &'a [Report],
 ) -> Summary<'a> {
-    let packages: Vec<String> = fs_err::read_to_string(layout.state_file())
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v.get("packages").cloned())
-        .and_then(|p| serde_json::from_value(p).ok())
+    let packages = brt::root::StateFile::read(&layout.state_file())
+        .map(|s| s.packages)
         .unwrap_or_default();
     let builds: Vec<BuildSummary> = reports
         .iter()

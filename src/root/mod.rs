@@ -15,7 +15,7 @@ pub mod staging;
 mod state;
 pub mod transaction;
 
-pub use state::{RootState, State};
+pub use state::{RootState, State, StateFile};
 
 use crate::error::{ErrorClass, Explain};
 use std::path::{Path, PathBuf};

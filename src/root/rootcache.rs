@@ -186,9 +186,7 @@ fn referenced_keys(basedir: &Path) -> Vec<String> {
         return Vec::new();
     };
     dir.flatten()
-        .filter_map(|e| fs_err::read_to_string(e.path().join("state.json")).ok())
-        .filter_map(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .filter_map(|v| v.get("root_cache_key")?.as_str().map(str::to_string))
+        .filter_map(|e| super::StateFile::read(&e.path().join("state.json"))?.root_cache_key)
         .collect()
 }
 

@@ -27,9 +27,24 @@ pub enum RootState {
     Broken,
 }
 
-#[derive(Debug, Deserialize)]
-struct StateFile {
-    status: State,
+/// What brt reads back from a `state.json` (written at the end of an init
+/// or import, see `family::pipeline::InitState`); absent fields are empty.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct StateFile {
+    pub status: Option<State>,
+    /// `name version arch` (Debian) or `name-evr.arch` (rpm), sorted.
+    pub packages: Vec<String>,
+    /// The root cache entry the root was made from or stored as.
+    pub root_cache_key: Option<String>,
+}
+
+impl StateFile {
+    /// The state file at `path`, if it is there and parses.
+    pub fn read(path: &std::path::Path) -> Option<StateFile> {
+        let text = fs_err::read_to_string(path).ok()?;
+        serde_json::from_str(&text).ok()
+    }
 }
 
 impl State {
@@ -39,10 +54,7 @@ impl State {
         if !layout.dir.exists() || (!layout.root().exists() && !layout.state_file().exists()) {
             return RootState::Absent;
         }
-        let parsed = fs_err::read_to_string(layout.state_file())
-            .ok()
-            .and_then(|t| serde_json::from_str::<StateFile>(&t).ok());
-        match parsed.map(|s| s.status) {
+        match StateFile::read(&layout.state_file()).and_then(|s| s.status) {
             Some(State::Ready) => RootState::Ready,
             Some(State::Bootstrapping) => RootState::Bootstrapping,
             Some(State::Broken) | None => RootState::Broken,

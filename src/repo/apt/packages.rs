@@ -493,191 +493,252 @@ enum RelKind {
     Provides,
 }
 
+/// The fields of one `Packages` paragraph that brt reads.
+#[derive(Default)]
+struct Fields<'a> {
+    name: Option<Field<'a>>,
+    version: Option<Field<'a>>,
+    architecture: Option<Field<'a>>,
+    multi_arch: Option<Field<'a>>,
+    essential: Option<Field<'a>>,
+    protected: Option<Field<'a>>,
+    priority: Option<Field<'a>>,
+    source: Option<Field<'a>>,
+    pre_depends: Option<Field<'a>>,
+    depends: Option<Field<'a>>,
+    recommends: Option<Field<'a>>,
+    conflicts: Option<Field<'a>>,
+    breaks: Option<Field<'a>>,
+    provides: Option<Field<'a>>,
+    replaces: Option<Field<'a>>,
+    filename: Option<Field<'a>>,
+    size: Option<Field<'a>>,
+    sha256: Option<Field<'a>>,
+    installed_size: Option<Field<'a>>,
+    built_using: Option<Field<'a>>,
+}
+
+impl<'a> Fields<'a> {
+    /// One pass over the paragraph's fields; names compared
+    /// case-insensitively (by length first: this runs for every package).
+    fn collect(p: &Paragraph<'a>) -> Fields<'a> {
+        let mut f = Fields::default();
+        for field in &p.fields {
+            let name = field.name;
+            let is = |known: &str| name.eq_ignore_ascii_case(known);
+            let slot = match name.len() {
+                4 if is("Size") => &mut f.size,
+                6 if is("SHA256") => &mut f.sha256,
+                6 if is("Source") => &mut f.source,
+                6 if is("Breaks") => &mut f.breaks,
+                7 if is("Package") => &mut f.name,
+                7 if is("Version") => &mut f.version,
+                7 if is("Depends") => &mut f.depends,
+                8 if is("Priority") => &mut f.priority,
+                8 if is("Provides") => &mut f.provides,
+                8 if is("Replaces") => &mut f.replaces,
+                8 if is("Filename") => &mut f.filename,
+                9 if is("Essential") => &mut f.essential,
+                9 if is("Conflicts") => &mut f.conflicts,
+                9 if is("Protected") => &mut f.protected,
+                10 if is("Multi-Arch") => &mut f.multi_arch,
+                10 if is("Recommends") => &mut f.recommends,
+                11 if is("Pre-Depends") => &mut f.pre_depends,
+                11 if is("Built-Using") => &mut f.built_using,
+                12 if is("Architecture") => &mut f.architecture,
+                14 if is("Installed-Size") => &mut f.installed_size,
+                _ => continue,
+            };
+            *slot = Some(*field);
+        }
+        f
+    }
+}
+
+/// Checks one package's field values; errors name the file, line, package
+/// and field.
+struct Check<'c> {
+    origin: &'c str,
+    /// The paragraph's first line.
+    line: usize,
+    name: &'c str,
+}
+
+impl<'a> Check<'_> {
+    fn missing(&self, field: &'static str) -> PackagesError {
+        PackagesError::MissingField {
+            origin: self.origin.to_string(),
+            line: self.line,
+            package: Some(self.name.to_string()),
+            field,
+        }
+    }
+
+    fn bad(&self, f: &Field<'_>, source: FieldError) -> PackagesError {
+        PackagesError::BadField {
+            origin: self.origin.to_string(),
+            line: f.line,
+            package: self.name.to_string(),
+            field: f.name.to_string(),
+            source: Box::new(source),
+        }
+    }
+
+    fn value_err(&self, f: &Field<'_>, expected: &'static str) -> PackagesError {
+        let value = f.value.to_string();
+        self.bad(f, FieldError::Value { value, expected })
+    }
+
+    fn required(
+        &self,
+        f: Option<Field<'a>>,
+        field: &'static str,
+    ) -> Result<Field<'a>, PackagesError> {
+        f.ok_or_else(|| self.missing(field))
+    }
+
+    fn version(&self, f: &Field<'_>, text: &str) -> Result<DebVersion, PackagesError> {
+        text.parse()
+            .map_err(|e: DebVersionError| self.bad(f, e.into()))
+    }
+
+    fn yes_no(&self, f: Option<Field<'_>>) -> Result<bool, PackagesError> {
+        match f.map(|f| (f, f.value)) {
+            None | Some((_, "no")) => Ok(false),
+            Some((_, "yes")) => Ok(true),
+            Some((f, _)) => Err(self.value_err(&f, "`yes` or `no`")),
+        }
+    }
+
+    fn number(&self, f: &Field<'_>) -> Result<u64, PackagesError> {
+        f.value
+            .parse::<u64>()
+            .map_err(|_| self.value_err(f, "a whole number"))
+    }
+
+    fn relations(
+        &self,
+        f: Option<Field<'_>>,
+        kind: RelKind,
+    ) -> Result<Vec<Vec<DebDep>>, PackagesError> {
+        let Some(f) = f else {
+            return Ok(Vec::new());
+        };
+        let groups = parse_relations(f.value).map_err(|e| self.bad(&f, e.into()))?;
+        let checked = match kind {
+            RelKind::Alternatives => Ok(()),
+            RelKind::NoAlternatives => no_alternatives(&groups),
+            RelKind::Provides => {
+                no_alternatives(&groups).and_then(|()| only_exact_versions(&groups))
+            }
+        };
+        checked.map_err(|e| self.bad(&f, e.into()))?;
+        Ok(groups)
+    }
+
+    fn multi_arch(&self, f: Option<Field<'_>>) -> Result<MultiArch, PackagesError> {
+        let Some(f) = f else {
+            return Ok(MultiArch::No);
+        };
+        match f.value {
+            "no" => Ok(MultiArch::No),
+            "same" => Ok(MultiArch::Same),
+            "foreign" => Ok(MultiArch::Foreign),
+            "allowed" => Ok(MultiArch::Allowed),
+            _ => Err(self.value_err(&f, "one of `no`, `same`, `foreign`, `allowed`")),
+        }
+    }
+
+    /// `Source: name` or `name (version)`: the source package's name and
+    /// version where they differ from the binary package's.
+    fn source(
+        &self,
+        f: Option<Field<'_>>,
+        version: &DebVersion,
+    ) -> Result<(Option<String>, Option<DebVersion>), PackagesError> {
+        let Some(f) = f else {
+            return Ok((None, None));
+        };
+        let expected = "`name` or `name (version)`";
+        let (src, ver) = match f.value.split_once('(') {
+            None => (f.value, None),
+            Some((src, rest)) => {
+                let Some(ver) = rest.trim_end().strip_suffix(')') else {
+                    return Err(self.value_err(&f, expected));
+                };
+                (src.trim_end(), Some(self.version(&f, ver)?))
+            }
+        };
+        if !valid_name(src) {
+            return Err(self.value_err(&f, expected));
+        }
+        let src = (src != self.name).then(|| src.to_string());
+        Ok((src, ver.filter(|v| v.as_str() != version.as_str())))
+    }
+}
+
 impl DebPackage {
     /// Builds a package from one `Packages` paragraph. `Package`, `Version`,
     /// `Architecture`, `Filename`, `Size` and `SHA256` are required: brt
     /// downloads nothing it cannot verify.
-    pub fn from_paragraph<'a>(
-        p: &Paragraph<'a>,
-        origin: &str,
-    ) -> Result<DebPackage, PackagesError> {
-        let mut name = None;
-        let mut version = None;
-        let mut architecture = None;
-        let mut multi_arch = None;
-        let mut essential = None;
-        let mut protected = None;
-        let mut priority = None;
-        let mut source = None;
-        let mut pre_depends = None;
-        let mut depends = None;
-        let mut recommends = None;
-        let mut conflicts = None;
-        let mut breaks = None;
-        let mut provides = None;
-        let mut replaces = None;
-        let mut filename = None;
-        let mut size = None;
-        let mut sha256 = None;
-        let mut installed_size = None;
-        let mut built_using = None;
-        // One pass over the fields; names compared case-insensitively.
-        for f in &p.fields {
-            let slot = match f.name.len() {
-                4 if f.name.eq_ignore_ascii_case("Size") => &mut size,
-                6 if f.name.eq_ignore_ascii_case("SHA256") => &mut sha256,
-                6 if f.name.eq_ignore_ascii_case("Source") => &mut source,
-                6 if f.name.eq_ignore_ascii_case("Breaks") => &mut breaks,
-                7 if f.name.eq_ignore_ascii_case("Package") => &mut name,
-                7 if f.name.eq_ignore_ascii_case("Version") => &mut version,
-                7 if f.name.eq_ignore_ascii_case("Depends") => &mut depends,
-                8 if f.name.eq_ignore_ascii_case("Priority") => &mut priority,
-                8 if f.name.eq_ignore_ascii_case("Provides") => &mut provides,
-                8 if f.name.eq_ignore_ascii_case("Replaces") => &mut replaces,
-                8 if f.name.eq_ignore_ascii_case("Filename") => &mut filename,
-                9 if f.name.eq_ignore_ascii_case("Essential") => &mut essential,
-                9 if f.name.eq_ignore_ascii_case("Conflicts") => &mut conflicts,
-                9 if f.name.eq_ignore_ascii_case("Protected") => &mut protected,
-                10 if f.name.eq_ignore_ascii_case("Multi-Arch") => &mut multi_arch,
-                10 if f.name.eq_ignore_ascii_case("Recommends") => &mut recommends,
-                11 if f.name.eq_ignore_ascii_case("Pre-Depends") => &mut pre_depends,
-                11 if f.name.eq_ignore_ascii_case("Built-Using") => &mut built_using,
-                12 if f.name.eq_ignore_ascii_case("Architecture") => &mut architecture,
-                14 if f.name.eq_ignore_ascii_case("Installed-Size") => &mut installed_size,
-                _ => continue,
-            };
-            *slot = Some(*f);
-        }
-
-        let missing = |package: Option<&str>, field: &'static str| PackagesError::MissingField {
-            origin: origin.to_string(),
+    pub fn from_paragraph(p: &Paragraph<'_>, origin: &str) -> Result<DebPackage, PackagesError> {
+        let f = Fields::collect(p);
+        let Some(name_field) = f.name else {
+            return Err(PackagesError::MissingField {
+                origin: origin.to_string(),
+                line: p.line,
+                package: None,
+                field: "Package",
+            });
+        };
+        let name = name_field.value;
+        let c = Check {
+            origin,
             line: p.line,
-            package: package.map(str::to_string),
-            field,
+            name,
         };
-        let name = name.ok_or_else(|| missing(None, "Package"))?.value;
-        let bad = |f: &Field<'_>, source: FieldError| PackagesError::BadField {
-            origin: origin.to_string(),
-            line: f.line,
-            package: name.to_string(),
-            field: f.name.to_string(),
-            source: Box::new(source),
-        };
-        let required =
-            |f: Option<Field<'a>>, field: &'static str| -> Result<Field<'a>, PackagesError> {
-                f.ok_or_else(|| missing(Some(name), field))
-            };
-        let value_err = |f: &Field<'_>, expected: &'static str| {
-            bad(
-                f,
-                FieldError::Value {
-                    value: f.value.to_string(),
-                    expected,
-                },
-            )
-        };
-        let yes_no = |f: Option<Field<'_>>| match f {
-            None => Ok(false),
-            Some(f) => match f.value {
-                "yes" => Ok(true),
-                "no" => Ok(false),
-                _ => Err(value_err(&f, "`yes` or `no`")),
-            },
-        };
-        let relations =
-            |f: Option<Field<'_>>, kind: RelKind| -> Result<Vec<Vec<DebDep>>, PackagesError> {
-                let Some(f) = f else {
-                    return Ok(Vec::new());
-                };
-                let groups = parse_relations(f.value).map_err(|e| bad(&f, e.into()))?;
-                let checked = match kind {
-                    RelKind::Alternatives => Ok(()),
-                    RelKind::NoAlternatives => no_alternatives(&groups),
-                    RelKind::Provides => {
-                        no_alternatives(&groups).and_then(|()| only_exact_versions(&groups))
-                    }
-                };
-                checked.map_err(|e| bad(&f, e.into()))?;
-                Ok(groups)
-            };
-        let number = |f: &Field<'_>| {
-            f.value
-                .parse::<u64>()
-                .map_err(|_| value_err(f, "a whole number"))
-        };
-
         if !valid_name(name) {
-            let f = p.field("Package").expect("found above");
-            return Err(value_err(f, "a valid package name"));
+            return Err(c.value_err(&name_field, "a valid package name"));
         }
-        let version_field = required(version, "Version")?;
-        let version: DebVersion = version_field
+        // Checked in this order, so the first problem is the one reported.
+        let version_field = c.required(f.version, "Version")?;
+        let version = c.version(&version_field, version_field.value)?;
+        let architecture = c
+            .required(f.architecture, "Architecture")?
             .value
-            .parse()
-            .map_err(|e: DebVersionError| bad(&version_field, e.into()))?;
-        let architecture = required(architecture, "Architecture")?.value.to_string();
-        let multi_arch = match multi_arch {
-            None => MultiArch::No,
-            Some(f) => match f.value {
-                "no" => MultiArch::No,
-                "same" => MultiArch::Same,
-                "foreign" => MultiArch::Foreign,
-                "allowed" => MultiArch::Allowed,
-                _ => return Err(value_err(&f, "one of `no`, `same`, `foreign`, `allowed`")),
-            },
-        };
-        let (source, source_version) = match source {
-            None => (None, None),
-            Some(f) => {
-                let (src, ver) = match f.value.split_once('(') {
-                    None => (f.value, None),
-                    Some((src, rest)) => {
-                        let Some(ver) = rest.trim_end().strip_suffix(')') else {
-                            return Err(value_err(&f, "`name` or `name (version)`"));
-                        };
-                        let ver: DebVersion = ver
-                            .parse()
-                            .map_err(|e: DebVersionError| bad(&f, e.into()))?;
-                        (src.trim_end(), Some(ver))
-                    }
-                };
-                if !valid_name(src) {
-                    return Err(value_err(&f, "`name` or `name (version)`"));
-                }
-                let src = (src != name).then(|| src.to_string());
-                (src, ver.filter(|v| v.as_str() != version.as_str()))
-            }
-        };
-        let filename = required(filename, "Filename")?.value.to_string();
-        let size = number(&required(size, "Size")?)?;
-        let sha_field = required(sha256, "SHA256")?;
-        if sha_field.value.len() != 64 || !sha_field.value.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(value_err(&sha_field, "64 hexadecimal digits"));
+            .to_string();
+        let multi_arch = c.multi_arch(f.multi_arch)?;
+        let (source, source_version) = c.source(f.source, &version)?;
+        let filename = c.required(f.filename, "Filename")?.value.to_string();
+        let size = c.number(&c.required(f.size, "Size")?)?;
+        let sha256 = c.required(f.sha256, "SHA256")?;
+        if sha256.value.len() != 64 || !sha256.value.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(c.value_err(&sha256, "64 hexadecimal digits"));
         }
-        let installed_size = installed_size.as_ref().map(number).transpose()?;
-
+        let installed_size = f.installed_size.as_ref().map(|f| c.number(f)).transpose()?;
+        use RelKind::{Alternatives, NoAlternatives, Provides};
         Ok(DebPackage {
             name: name.to_string(),
             version,
             architecture,
             multi_arch,
-            essential: yes_no(essential)?,
-            protected: yes_no(protected)?,
-            priority: priority.map(|f| Priority::parse(f.value)),
+            essential: c.yes_no(f.essential)?,
+            protected: c.yes_no(f.protected)?,
+            priority: f.priority.map(|f| Priority::parse(f.value)),
             source,
             source_version,
-            pre_depends: relations(pre_depends, RelKind::Alternatives)?,
-            depends: relations(depends, RelKind::Alternatives)?,
-            recommends: relations(recommends, RelKind::Alternatives)?,
-            conflicts: relations(conflicts, RelKind::NoAlternatives)?,
-            breaks: relations(breaks, RelKind::NoAlternatives)?,
-            provides: relations(provides, RelKind::Provides)?,
-            replaces: relations(replaces, RelKind::NoAlternatives)?,
+            pre_depends: c.relations(f.pre_depends, Alternatives)?,
+            depends: c.relations(f.depends, Alternatives)?,
+            recommends: c.relations(f.recommends, Alternatives)?,
+            conflicts: c.relations(f.conflicts, NoAlternatives)?,
+            breaks: c.relations(f.breaks, NoAlternatives)?,
+            provides: c.relations(f.provides, Provides)?,
+            replaces: c.relations(f.replaces, NoAlternatives)?,
             filename,
             size,
-            sha256: sha_field.value.to_ascii_lowercase(),
+            sha256: sha256.value.to_ascii_lowercase(),
             installed_size,
-            built_using: built_using.map(|f| f.value.to_string()),
+            built_using: f.built_using.map(|f| f.value.to_string()),
         })
     }
 }
