@@ -11,7 +11,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use super::{DebPackage, PackagesError, Release, ReleaseError, decompressor, read_packages};
+use super::{
+    DebPackage, IndexFile, PackagesError, Release, ReleaseError, decompressor, read_packages,
+};
 use crate::error::Explain;
 use crate::fetch::{Expected, FetchError, Fetcher, sha256_file, write_atomic};
 use crate::repo::openpgp::{Keyring, VerifyError};
@@ -139,37 +141,10 @@ pub fn load(
     let dir = cachedir
         .join("metadata-v1")
         .join(crate::repo::cache_id(&url, source.suite));
-    let cache_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| MetadataError::Cache { path, source }
-    };
     fs_err::create_dir_all(&dir).map_err(cache_err(&dir))?;
     let dists = format!("{url}/dists/{}", source.suite);
     let repo = source.name.to_string();
-
-    let keyring = if source.gpgcheck {
-        let found = source
-            .keyring
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.is_file());
-        match found {
-            Some(p) => Some(p),
-            None => {
-                return Err(MetadataError::NoKeyring {
-                    repo,
-                    candidates: source
-                        .keyring
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            }
-        }
-    } else {
-        None
-    };
+    let keyring = keyring(source)?;
     let keys = keyring
         .as_ref()
         .map(|k| Keyring::load(std::slice::from_ref(k)))
@@ -179,45 +154,7 @@ pub fn load(
             path: "keyring".into(),
             source: e,
         })?;
-
-    let (release_text, mut files) =
-        match release_text(fetcher, &dir, &dists, &repo, keys.as_ref(), source.refresh) {
-            Ok(found) => found,
-            Err(e) => {
-                // Never keep what failed verification: the next run asks again.
-                if !fetcher.offline() {
-                    for f in ["InRelease", "Release", "Release.gpg"] {
-                        let _ = fs_err::remove_file(dir.join(f));
-                    }
-                }
-                return Err(e);
-            }
-        };
-    let origin = format!("{dists}/InRelease");
-    let release = Release::parse(&release_text, &origin)?;
-    let found_suite = [&release.suite, &release.codename]
-        .into_iter()
-        .flatten()
-        .any(|s| s == source.suite);
-    if !found_suite && (release.suite.is_some() || release.codename.is_some()) {
-        return Err(MetadataError::WrongSuite {
-            repo,
-            wanted: source.suite.to_string(),
-            found: release
-                .codename
-                .clone()
-                .or(release.suite.clone())
-                .unwrap_or_default(),
-        });
-    }
-    let now = unix_now();
-    if release.expired_at(now) {
-        let ago = now - release.valid_until.unwrap_or(now);
-        return Err(MetadataError::Expired {
-            repo,
-            ago: format!("{} h", ago / 3600),
-        });
-    }
+    let (release, mut files) = verified_release(fetcher, &dir, &dists, source, keys.as_ref())?;
 
     let mut arches = vec![arch.to_string()];
     if !release.all_in_arch_packages {
@@ -242,41 +179,7 @@ pub fn load(
                     arch: a.clone(),
                 });
             };
-            let local = dir.join(&entry.path);
-            let cached = local.is_file()
-                && sha256_file(&local).is_ok_and(|h| h.eq_ignore_ascii_case(&entry.sha256));
-            if !cached {
-                let remote = release
-                    .by_hash_path(&entry.path)
-                    .unwrap_or(entry.path.clone());
-                let expected = Expected {
-                    size: Some(entry.size),
-                    sha256: entry.sha256.clone(),
-                };
-                let index_err = |source| MetadataError::Index {
-                    repo: repo.clone(),
-                    path: format!("{dists}/{}", entry.path),
-                    source,
-                };
-                match fetcher.download(
-                    &format!("{dists}/{remote}"),
-                    &local,
-                    &expected,
-                    &crate::fetch::Silent,
-                ) {
-                    Ok(()) => {}
-                    // A mirror without by-hash for this file: the plain path.
-                    Err(FetchError::Status { status: 404, .. }) if remote != entry.path => fetcher
-                        .download(
-                            &format!("{dists}/{}", entry.path),
-                            &local,
-                            &expected,
-                            &crate::fetch::Silent,
-                        )
-                        .map_err(index_err)?,
-                    Err(e) => return Err(index_err(e)),
-                }
-            }
+            let local = fetch_index(fetcher, &dir, &dists, &repo, &release, &entry)?;
             let file = fs_err::File::open(&local).map_err(cache_err(&local))?;
             let origin = format!("{dists}/{}", entry.path);
             packages.extend(
@@ -298,6 +201,136 @@ pub fn load(
         files,
         keyring,
     })
+}
+
+/// An error about the metadata cache at `path`.
+fn cache_err(path: &Path) -> impl FnOnce(std::io::Error) -> MetadataError + use<> {
+    let path = path.to_path_buf();
+    move |source| MetadataError::Cache { path, source }
+}
+
+/// The first keyring of the source's list that exists (`None` without
+/// `gpgcheck`); none there is an error naming them.
+fn keyring(source: &AptSource) -> Result<Option<PathBuf>, MetadataError> {
+    if !source.gpgcheck {
+        return Ok(None);
+    }
+    let found = source
+        .keyring
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file());
+    match found {
+        Some(p) => Ok(Some(p)),
+        None => Err(MetadataError::NoKeyring {
+            repo: source.name.to_string(),
+            candidates: source
+                .keyring
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+/// The suite's `InRelease` (or `Release` + `Release.gpg`), verified with
+/// `keys`, parsed, for the suite asked for and not expired; and the files
+/// it came from. What fails verification is not kept.
+fn verified_release(
+    fetcher: &Fetcher,
+    dir: &Path,
+    dists: &str,
+    source: &AptSource,
+    keys: Option<&Keyring>,
+) -> Result<(Release, Vec<(String, PathBuf)>), MetadataError> {
+    let repo = source.name.to_string();
+    let (release_text, files) = match release_text(fetcher, dir, dists, &repo, keys, source.refresh)
+    {
+        Ok(found) => found,
+        Err(e) => {
+            // Never keep what failed verification: the next run asks again.
+            if !fetcher.offline() {
+                for f in ["InRelease", "Release", "Release.gpg"] {
+                    let _ = fs_err::remove_file(dir.join(f));
+                }
+            }
+            return Err(e);
+        }
+    };
+    let release = Release::parse(&release_text, &format!("{dists}/InRelease"))?;
+    let found_suite = [&release.suite, &release.codename]
+        .into_iter()
+        .flatten()
+        .any(|s| s == source.suite);
+    if !found_suite && (release.suite.is_some() || release.codename.is_some()) {
+        return Err(MetadataError::WrongSuite {
+            repo,
+            wanted: source.suite.to_string(),
+            found: release
+                .codename
+                .clone()
+                .or(release.suite.clone())
+                .unwrap_or_default(),
+        });
+    }
+    let now = unix_now();
+    if release.expired_at(now) {
+        let ago = now - release.valid_until.unwrap_or(now);
+        return Err(MetadataError::Expired {
+            repo,
+            ago: format!("{} h", ago / 3600),
+        });
+    }
+    Ok((release, files))
+}
+
+/// The index file `entry` of the release in the cache, downloaded (by
+/// hash where the release offers it) unless the cached copy has its
+/// SHA-256.
+fn fetch_index(
+    fetcher: &Fetcher,
+    dir: &Path,
+    dists: &str,
+    repo: &str,
+    release: &Release,
+    entry: &IndexFile,
+) -> Result<PathBuf, MetadataError> {
+    let local = dir.join(&entry.path);
+    let cached =
+        local.is_file() && sha256_file(&local).is_ok_and(|h| h.eq_ignore_ascii_case(&entry.sha256));
+    if cached {
+        return Ok(local);
+    }
+    let remote = release
+        .by_hash_path(&entry.path)
+        .unwrap_or(entry.path.clone());
+    let expected = Expected {
+        size: Some(entry.size),
+        sha256: entry.sha256.clone(),
+    };
+    let index_err = |source| MetadataError::Index {
+        repo: repo.to_string(),
+        path: format!("{dists}/{}", entry.path),
+        source,
+    };
+    let get = |path: &str| {
+        fetcher.download(
+            &format!("{dists}/{path}"),
+            &local,
+            &expected,
+            &crate::fetch::Silent,
+        )
+    };
+    match get(&remote) {
+        Ok(()) => {}
+        // A mirror without by-hash for this file: the plain path.
+        Err(FetchError::Status { status: 404, .. }) if remote != entry.path => {
+            get(&entry.path).map_err(index_err)?
+        }
+        Err(e) => return Err(index_err(e)),
+    }
+    Ok(local)
 }
 
 /// The verified Release text, from the cache while fresh, else from the
