@@ -697,60 +697,129 @@ fn unpack_rpm(
 ) -> io::Result<()> {
     let mut reader =
         rpm::PackageReader::parse(io::BufReader::with_capacity(1 << 20, file)).map_err(rpm_io)?;
-    // Hard links: rpm stores the content once, with the last member of a set.
-    let header = &reader.metadata.header;
-    let inodes = header
-        .get_entry_data_as_u32_array(rpm::IndexTag::RPMTAG_FILEINODES)
-        .unwrap_or_default();
-    let devices = header
-        .get_entry_data_as_u32_array(rpm::IndexTag::RPMTAG_FILEDEVICES)
-        .unwrap_or_default();
-    let paths: Vec<PathBuf> = reader
-        .metadata
-        .get_file_entries()
-        .map_err(rpm_io)?
-        .iter()
-        .map(|f| f.path())
-        .collect();
-    let mut identity: HashMap<PathBuf, (u32, u32)> = HashMap::new();
-    let mut set_size: HashMap<(u32, u32), usize> = HashMap::new();
-    for (i, p) in paths.iter().enumerate() {
-        if let (Some(&ino), Some(&dev)) = (inodes.get(i), devices.get(i)) {
-            identity.insert(p.clone(), (dev, ino));
-            *set_size.entry((dev, ino)).or_default() += 1;
+    let mut payload = Payload {
+        unpacker,
+        owners,
+        pending,
+        links: HardLinks::of(&reader.metadata)?,
+        symlinks: Vec::new(),
+        dirs: Vec::new(),
+    };
+    while let Some(mut entry) = reader.next_file().map_err(rpm_io)? {
+        payload.entry(&mut entry)?;
+    }
+    payload.finish()
+}
+
+/// Hard links: rpm stores the content once, with the last member of a set.
+struct HardLinks {
+    /// A path's (device, inode).
+    identity: HashMap<PathBuf, (u32, u32)>,
+    /// How many paths share a (device, inode).
+    set_size: HashMap<(u32, u32), usize>,
+    /// The path written with the set's content.
+    written: HashMap<(u32, u32), PathBuf>,
+    /// Members seen before their content.
+    waiting: Vec<(PathBuf, (u32, u32))>,
+}
+
+impl HardLinks {
+    fn of(md: &rpm::PackageMetadata) -> io::Result<HardLinks> {
+        let header = &md.header;
+        let inodes = header
+            .get_entry_data_as_u32_array(rpm::IndexTag::RPMTAG_FILEINODES)
+            .unwrap_or_default();
+        let devices = header
+            .get_entry_data_as_u32_array(rpm::IndexTag::RPMTAG_FILEDEVICES)
+            .unwrap_or_default();
+        let mut links = HardLinks {
+            identity: HashMap::new(),
+            set_size: HashMap::new(),
+            written: HashMap::new(),
+            waiting: Vec::new(),
+        };
+        let entries = md.get_file_entries().map_err(rpm_io)?;
+        for (i, f) in entries.iter().enumerate() {
+            if let (Some(&ino), Some(&dev)) = (inodes.get(i), devices.get(i)) {
+                links.identity.insert(f.path(), (dev, ino));
+                *links.set_size.entry((dev, ino)).or_default() += 1;
+            }
+        }
+        Ok(links)
+    }
+
+    /// The set `full` belongs to, if it has more than one member.
+    fn set_of(&self, full: &Path) -> Option<(u32, u32)> {
+        let id = self.identity.get(full).copied()?;
+        (self.set_size.get(&id).copied().unwrap_or(0) > 1).then_some(id)
+    }
+}
+
+/// One package's payload being written into the root.
+struct Payload<'u> {
+    unpacker: &'u Unpacker,
+    owners: &'u Owners,
+    pending: &'u mut Vec<PendingOwner>,
+    links: HardLinks,
+    /// Symlinks of this package: nothing of it may pass through them.
+    symlinks: Vec<PathBuf>,
+    /// Directories, whose mode and mtime are set at the end.
+    dirs: Vec<(PathBuf, Meta)>,
+}
+
+impl Payload<'_> {
+    /// The owner, mode and mtime of `md`; an owner that does not exist yet
+    /// is root for now, and noted for after `%pre`.
+    fn meta(&mut self, md: &rpm::FileEntry, path: &Path) -> Meta {
+        let (uid, gid) = self.owners.lookup(md.user(), md.group());
+        let mode = u32::from(md.permissions());
+        if uid.is_none() || gid.is_none() {
+            self.pending.push(PendingOwner {
+                path: path.to_string_lossy().into_owned(),
+                user: md.user().to_string(),
+                group: md.group().to_string(),
+                mode,
+            });
+        }
+        Meta {
+            mode,
+            uid: uid.unwrap_or(0),
+            gid: gid.unwrap_or(0),
+            mtime: TimeSpec::new(i64::from(md.modified_at().0), 0),
+            xattrs: Vec::new(),
         }
     }
-    let mut written: HashMap<(u32, u32), PathBuf> = HashMap::new();
-    let mut waiting: Vec<(PathBuf, (u32, u32))> = Vec::new();
-    let mut links: Vec<PathBuf> = Vec::new();
-    let mut dirs: Vec<(PathBuf, Meta)> = Vec::new();
 
-    while let Some(mut entry) = reader.next_file().map_err(rpm_io)? {
+    fn entry(&mut self, entry: &mut rpm::StreamingRpmFile<'_>) -> io::Result<()> {
         let md = entry.metadata.clone();
         if md.flags().contains(rpm::FileFlags::GHOST) {
-            continue;
+            return Ok(());
         }
         let full = md.path();
         let rel = relative(&full)?;
         if rel.as_os_str().is_empty() {
-            if md.file_type() == rpm::FileType::Dir {
-                // `/` itself (Fedora's `filesystem` owns it): its mode.
-                let (uid, gid) = owners.lookup(md.user(), md.group());
-                let meta = Meta {
-                    mode: u32::from(md.permissions()),
-                    uid: uid.unwrap_or(0),
-                    gid: gid.unwrap_or(0),
-                    mtime: TimeSpec::new(i64::from(md.modified_at().0), 0),
-                    xattrs: Vec::new(),
-                };
-                dirs.insert(0, (PathBuf::from("/"), meta));
-                continue;
+            if md.file_type() != rpm::FileType::Dir {
+                return Err(io::Error::other(
+                    "a file that is not a directory is named `/`",
+                ));
             }
-            return Err(io::Error::other(
-                "a file that is not a directory is named `/`",
-            ));
+            // `/` itself (Fedora's `filesystem` owns it): its mode.
+            let (uid, gid) = self.owners.lookup(md.user(), md.group());
+            let meta = Meta {
+                mode: u32::from(md.permissions()),
+                uid: uid.unwrap_or(0),
+                gid: gid.unwrap_or(0),
+                mtime: TimeSpec::new(i64::from(md.modified_at().0), 0),
+                xattrs: Vec::new(),
+            };
+            self.dirs.insert(0, (PathBuf::from("/"), meta));
+            return Ok(());
         }
-        if let Some(link) = links.iter().find(|l| rel.starts_with(l) && rel != **l) {
+        if let Some(link) = self
+            .symlinks
+            .iter()
+            .find(|l| rel.starts_with(l) && rel != **l)
+        {
             return Err(io::Error::other(format!(
                 "`{}` passes through `/{}`, a symlink in the same package",
                 full.display(),
@@ -758,49 +827,32 @@ fn unpack_rpm(
             )));
         }
         let path = Path::new("/").join(&rel);
-        let (uid, gid) = owners.lookup(md.user(), md.group());
-        let mode = u32::from(md.permissions());
-        if uid.is_none() || gid.is_none() {
-            pending.push(PendingOwner {
-                path: path.to_string_lossy().into_owned(),
-                user: md.user().to_string(),
-                group: md.group().to_string(),
-                mode,
-            });
-        }
-        let meta = Meta {
-            mode,
-            uid: uid.unwrap_or(0),
-            gid: gid.unwrap_or(0),
-            mtime: TimeSpec::new(i64::from(md.modified_at().0), 0),
-            xattrs: Vec::new(),
-        };
+        let meta = self.meta(&md, &path);
         let at = |e: io::Error| io::Error::new(e.kind(), format!("`{}`: {e}", full.display()));
         match md.file_type() {
             rpm::FileType::Dir => {
-                if unpacker.make_dir(&path).map_err(at)? {
-                    dirs.push((path, meta));
+                if self.unpacker.make_dir(&path).map_err(at)? {
+                    self.dirs.push((path, meta));
                 }
             }
             rpm::FileType::Regular => {
-                let id = identity.get(&full).copied();
-                let in_set = id.is_some_and(|id| set_size.get(&id).copied().unwrap_or(0) > 1);
-                if in_set && !entry.has_payload() {
-                    waiting.push((path, id.expect("checked")));
-                    continue;
+                let set = self.links.set_of(&full);
+                if let (Some(id), false) = (set, entry.has_payload()) {
+                    self.links.waiting.push((path, id));
+                    return Ok(());
                 }
-                unpacker.write_file(&path, &mut entry, &meta).map_err(at)?;
+                self.unpacker.write_file(&path, entry, &meta).map_err(at)?;
                 entry.finish().map_err(at)?;
-                if let Some(id) = id.filter(|_| in_set) {
-                    written.insert(id, path);
+                if let Some(id) = set {
+                    self.links.written.insert(id, path);
                 }
             }
             rpm::FileType::SymbolicLink => {
                 let target = md.linkto().unwrap_or_default().to_string();
-                unpacker
+                self.unpacker
                     .symlink(std::ffi::OsStr::new(&target), &path, &meta)
                     .map_err(at)?;
-                links.push(rel);
+                self.symlinks.push(rel);
             }
             kind @ (rpm::FileType::CharacterDevice
             | rpm::FileType::BlockDevice
@@ -812,7 +864,7 @@ fn unpack_rpm(
                 };
                 let rdev = u64::from(md.rdev());
                 let dev = nix::sys::stat::makedev(rdev >> 8, rdev & 0xff);
-                unpacker.node(&path, flag, dev, &meta).map_err(at)?;
+                self.unpacker.node(&path, flag, dev, &meta).map_err(at)?;
             }
             other => {
                 return Err(io::Error::other(format!(
@@ -821,22 +873,26 @@ fn unpack_rpm(
                 )));
             }
         }
+        Ok(())
     }
-    for (path, id) in waiting {
-        match written.get(&id) {
-            Some(target) => unpacker.hard_link(target, &path)?,
-            None => {
+
+    /// Hard links to the content written, then the directories' modes and
+    /// mtimes, deepest first.
+    fn finish(self) -> io::Result<()> {
+        for (path, id) in &self.links.waiting {
+            let Some(target) = self.links.written.get(id) else {
                 return Err(io::Error::other(format!(
                     "`{}` is a hard link whose content is missing from the payload",
                     path.display()
                 )));
-            }
+            };
+            self.unpacker.hard_link(target, path)?;
         }
+        for (path, meta) in self.dirs.iter().rev() {
+            self.unpacker.apply_path(path, meta, true)?;
+        }
+        Ok(())
     }
-    for (path, meta) in dirs.iter().rev() {
-        unpacker.apply_path(path, meta, true)?;
-    }
-    Ok(())
 }
 
 fn rpm_io(e: rpm::Error) -> io::Error {
