@@ -6,7 +6,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::common::{BinfmtSnapshot, Brt, apt_fixture, mounts_below, require_root, stderr, stdout};
-use crate::initkit::{assert_fails, assert_ok, config, kill_init_when, shell, state};
+use crate::initkit::{
+    assert_fails, assert_ok, config, kill_init_when, shell, state, state_packages,
+};
 
 const DEBIAN: &str = "http://deb.debian.org/debian";
 
@@ -154,15 +156,27 @@ fn debian_and_fixture_repos_together() {
         "{}",
         stderr(&out)
     );
+    // dpkg finds nothing half-done, and the conffile is registered with
+    // the hash of the file in place (not `newconffile`).
     let out = shell(
         &brt,
         &r,
-        "dpkg --audit; dpkg -s brt-conffile | grep -c newconffile",
+        "dpkg --audit && dpkg-query -W -f '${Conffiles}\\n' brt-conffile && \
+         md5sum /etc/brt-conffile.conf",
     );
-    assert_eq!(
-        stdout(&out),
-        "0\n",
-        "conffiles are registered with their hashes"
+    assert_ok(&out, "dpkg --audit, dpkg-query");
+    let text = stdout(&out);
+    let md5 = text
+        .lines()
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.trim() == format!("/etc/brt-conffile.conf {md5}")),
+        "conffiles are registered with their hashes: {text}"
     );
 
     // install: the conflicting provider replaces the other one.
@@ -185,6 +199,31 @@ fn debian_and_fixture_repos_together() {
         "test -e /usr/share/brt-hello/greeting || echo gone",
     );
     assert_eq!(stdout(&out), "gone\n");
+
+    // A second root of the same packages from the warm caches: restored
+    // from the root cache, nothing downloaded, the same package set.
+    let packages = brt.cachedir().join("packages-v1");
+    let cached = fs_err::read_dir(&packages).unwrap().count();
+    let second = bookworm_with(
+        &brt,
+        "mixed2",
+        &["brt-hello", "brt-conffile", "brt-mailer"],
+        Some("good"),
+    );
+    let out = brt.run(&["-r", &second, "init"]);
+    assert_ok(&out, "init from the warm cache");
+    assert!(
+        stderr(&out).contains("restored from the root cache"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(fs_err::read_dir(&packages).unwrap().count(), cached);
+    assert_eq!(
+        state_packages(&brt, "mixed2"),
+        state_packages(&brt, "mixed")
+    );
+    let out = shell(&brt, &second, "cat /usr/share/brt-hello/greeting");
+    assert_eq!(stdout(&out), "hello from brt-hello 1.0\n");
 }
 
 #[test]

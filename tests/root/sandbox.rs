@@ -126,11 +126,14 @@ fn network_is_off_by_default_and_on_when_asked() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "connected\n");
     // With the network on, the host's resolver config is visible.
-    let out = shell(&brt, &["--enable-network", "--", "cat", "/etc/resolv.conf"]);
-    assert_eq!(
-        stdout(&out),
-        fs_err::read_to_string("/etc/resolv.conf").unwrap_or_default()
+    let host = fs_err::read_to_string("/etc/resolv.conf").unwrap();
+    assert!(
+        host.contains("nameserver"),
+        "the host has no resolver: {host}"
     );
+    let out = shell(&brt, &["--enable-network", "--", "cat", "/etc/resolv.conf"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), host);
 }
 
 #[test]
@@ -206,7 +209,8 @@ fn the_host_mount_table_is_unchanged_after_a_normal_run_and_after_kill_9() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(mountinfo(), before);
 
-    let marker = format!("brt-kill9-{}", std::process::id());
+    // A duration no other process uses: `pgrep` finds exactly this sleep.
+    let marker = format!("sleep 300.{}", std::process::id());
     let mut child = brt
         .cmd()
         .args([
@@ -216,7 +220,7 @@ fn the_host_mount_table_is_unchanged_after_a_normal_run_and_after_kill_9() {
             "--",
             "sh",
             "-c",
-            &format!("echo started; exec sleep 300 # {marker}"),
+            &format!("echo started; exec {marker}"),
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -225,6 +229,13 @@ fn the_host_mount_table_is_unchanged_after_a_normal_run_and_after_kill_9() {
     let mut buf = [0u8; 8];
     let n = child.stdout.as_mut().unwrap().read(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"started\n");
+    let running = || {
+        Command::new("pgrep")
+            .args(["-f", &marker])
+            .output()
+            .unwrap()
+    };
+    assert!(running().status.success(), "`{marker}` is not running");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGKILL,
@@ -235,10 +246,7 @@ fn the_host_mount_table_is_unchanged_after_a_normal_run_and_after_kill_9() {
     // using both cores, the kill has been seen to take more than 5 s.)
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let left = Command::new("pgrep")
-            .args(["-f", "sleep 300"])
-            .output()
-            .unwrap();
+        let left = running();
         if !left.status.success() {
             break;
         }
