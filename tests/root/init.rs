@@ -3,11 +3,12 @@
 //! that `scripts/fixtures/apt-repo` generates, for every kind of bad input.
 
 use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common::{BinfmtSnapshot, Brt, apt_fixture, mounts_below, require_root, stderr, stdout};
 use crate::initkit::{
-    assert_fails, assert_ok, config, kill_init_when, shell, state, state_packages,
+    assert_fails, assert_ok, assert_settled, config, kill_init_when, shell, state, state_packages,
 };
 
 const DEBIAN: &str = "http://deb.debian.org/debian";
@@ -136,11 +137,14 @@ fn debian_and_fixture_repos_together() {
     let r = bookworm_with(
         &brt,
         "mixed",
-        &["brt-hello", "brt-conffile", "brt-mailer"],
+        &["brt-hello", "brt-conffile", "brt-mailer", "brt-zstd"],
         Some("good"),
     );
     let out = brt.run(&["-r", &r, "init"]);
     assert_ok(&out, "init");
+    // A .deb with zstd members (Ubuntu's default) unpacks natively.
+    let out = shell(&brt, &r, "cat /usr/share/brt-zstd/note");
+    assert_eq!(stdout(&out), "unpacked from zstd members\n");
     let out = shell(
         &brt,
         &r,
@@ -191,6 +195,25 @@ fn debian_and_fixture_repos_together() {
     assert!(text.contains("ii brt-mta-a"), "{text}");
     assert!(!text.contains("ii brt-mta-b"), "{text}");
 
+    // update: the repository now has brt-hello 1.1, which replaces 1.0.
+    let updated = fs_err::read_to_string(&r)
+        .unwrap()
+        .replace("repos/good", "repos/updated");
+    config(&brt, "mixed", &updated);
+    let out = brt.run(&["-r", &r, "update"]);
+    assert_ok(&out, "update");
+    assert!(
+        stderr(&out).contains("brt-hello 1.0 -> 1.1"),
+        "{}",
+        stderr(&out)
+    );
+    let out = shell(
+        &brt,
+        &r,
+        "cat /usr/share/brt-hello/greeting; dpkg-query -W -f '${Version}' brt-hello",
+    );
+    assert_eq!(stdout(&out), "hello from brt-hello 1.1\n1.1");
+
     let out = brt.run(&["-r", &r, "remove", "brt-hello"]);
     assert_ok(&out, "remove");
     let out = shell(
@@ -200,18 +223,18 @@ fn debian_and_fixture_repos_together() {
     );
     assert_eq!(stdout(&out), "gone\n");
 
-    // A second root of the same packages from the warm caches: restored
-    // from the root cache, nothing downloaded, the same package set.
+    // A second root of the same packages from the warm caches, offline:
+    // restored from the root cache, nothing downloaded, the same packages.
     let packages = brt.cachedir().join("packages-v1");
     let cached = fs_err::read_dir(&packages).unwrap().count();
     let second = bookworm_with(
         &brt,
         "mixed2",
-        &["brt-hello", "brt-conffile", "brt-mailer"],
+        &["brt-hello", "brt-conffile", "brt-mailer", "brt-zstd"],
         Some("good"),
     );
-    let out = brt.run(&["-r", &second, "init"]);
-    assert_ok(&out, "init from the warm cache");
+    let out = brt.run(&["--offline", "-r", &second, "init"]);
+    assert_ok(&out, "init --offline from the warm cache");
     assert!(
         stderr(&out).contains("restored from the root cache"),
         "{}",
@@ -236,10 +259,41 @@ fn bad_repositories_are_refused() {
         ("tampered", &["not signed by a trusted key"]),
         ("unsigned", &["Release.gpg", "404"]),
         ("badindex", &["Packages.xz", "SHA-256"]),
+        ("expired", &["its Release file expired (Valid-Until)"]),
+        (
+            "othersuite",
+            &["is for suite `oldstable`", "asks for `stable`"],
+        ),
     ] {
         let r = fixture_only(&brt, repo, repo, &["brt-hello"]);
         assert_fails(&brt, &r, expect);
     }
+    // A Release file that was refused is not kept.
+    let metadata = brt.cachedir().join("metadata-v1");
+    for repo in ["badsig", "tampered", "unsigned", "expired", "othersuite"] {
+        let dirs: Vec<_> = fs_err::read_dir(&metadata)
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .contains(&format!("repos_{repo}_"))
+            })
+            .collect();
+        assert_eq!(dirs.len(), 1, "{repo}: {dirs:?}");
+        for f in ["InRelease", "Release", "Release.gpg"] {
+            assert!(!dirs[0].path().join(f).exists(), "{repo}: {f} kept");
+        }
+    }
+    // Offline, with nothing cached: the error says how to fill the cache.
+    let r = fixture_only(&brt, "never-fetched", "good", &["brt-hello"]);
+    let out = Brt::new().run(&["--offline", "-r", &r, "init"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("run once without `--offline`"),
+        "{}",
+        stderr(&out)
+    );
     // A keyring that is not there names the package that ships keyrings.
     let text = fs_err::read_to_string(fixture_only(&brt, "nokey", "good", &["brt-hello"]))
         .unwrap()
@@ -325,6 +379,41 @@ fn killed_init_is_redone() {
             .unwrap_or(false)
     });
     kill_when(&|| fs_err::read_to_string(&root_log).is_ok_and(|l| l.contains("Setting up")));
+
+    // SIGTERM while the maintainer scripts run: exit 130, said as such,
+    // and nothing half-made (no root, no state, no staging dir).
+    let child = brt
+        .cmd()
+        .args(["-r", &r, "init"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !fs_err::read_to_string(&root_log).is_ok_and(|l| l.contains("Setting up")) {
+        assert!(Instant::now() < deadline, "init did not reach configure");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    assert_settled(&brt);
+    let dir = brt.basedir().join("killed");
+    assert!(!dir.join("root").exists());
+    assert!(!dir.join("state.json").exists());
+    let staging: Vec<_> = fs_err::read_dir(brt.basedir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path())
+        .collect();
+    assert!(staging.is_empty(), "left behind: {staging:?}");
+
     let out = brt.run(&["-r", &r, "init"]);
     assert_ok(&out, "init after the kills");
     let out = shell(&brt, &r, "dpkg --audit && echo clean");

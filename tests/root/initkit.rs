@@ -98,10 +98,21 @@ pub fn kill_init_when(
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    // The sandbox's processes die with brt.
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(mounts_below(brt.tmp.path()).is_empty());
+    assert_settled(brt);
     assert!(state(brt, name).contains("bootstrapping"));
+}
+
+/// Once brt is gone, its sandboxes' processes die and no mount is left
+/// below the test's dir: waited for (up to 30 s, for a loaded machine),
+/// then asserted.
+pub fn assert_settled(brt: &Brt) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (!mounts_below(brt.tmp.path()).is_empty() || !processes_in(brt.tmp.path()).is_empty())
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(mounts_below(brt.tmp.path()).is_empty());
     let left = processes_in(brt.tmp.path());
     assert!(left.is_empty(), "left running: {left:?}");
 }

@@ -236,7 +236,8 @@ fn keyring(source: &AptSource) -> Result<Option<PathBuf>, MetadataError> {
 
 /// The suite's `InRelease` (or `Release` + `Release.gpg`), verified with
 /// `keys`, parsed, for the suite asked for and not expired; and the files
-/// it came from. What fails verification is not kept.
+/// it came from. A Release file that is refused is not kept in the cache:
+/// the next run asks again.
 fn verified_release(
     fetcher: &Fetcher,
     dir: &Path,
@@ -244,21 +245,21 @@ fn verified_release(
     source: &AptSource,
     keys: Option<&Keyring>,
 ) -> Result<(Release, Vec<(String, PathBuf)>), MetadataError> {
-    let repo = source.name.to_string();
-    let (release_text, files) = match release_text(fetcher, dir, dists, &repo, keys, source.refresh)
-    {
-        Ok(found) => found,
-        Err(e) => {
-            // Never keep what failed verification: the next run asks again.
-            if !fetcher.offline() {
-                for f in ["InRelease", "Release", "Release.gpg"] {
-                    let _ = fs_err::remove_file(dir.join(f));
-                }
-            }
-            return Err(e);
+    let checked = release_text(fetcher, dir, dists, source.name, keys, source.refresh)
+        .and_then(|(text, files)| Ok((checked_release(&text, dists, source)?, files)));
+    if checked.is_err() && !fetcher.offline() {
+        for f in ["InRelease", "Release", "Release.gpg"] {
+            let _ = fs_err::remove_file(dir.join(f));
         }
-    };
-    let release = Release::parse(&release_text, &format!("{dists}/InRelease"))?;
+    }
+    checked
+}
+
+/// The verified `text` of the suite's Release file, parsed: for the suite
+/// the source asks for, and not expired.
+fn checked_release(text: &str, dists: &str, source: &AptSource) -> Result<Release, MetadataError> {
+    let repo = source.name.to_string();
+    let release = Release::parse(text, &format!("{dists}/InRelease"))?;
     let found_suite = [&release.suite, &release.codename]
         .into_iter()
         .flatten()
@@ -282,7 +283,7 @@ fn verified_release(
             ago: format!("{} h", ago / 3600),
         });
     }
-    Ok((release, files))
+    Ok(release)
 }
 
 /// The index file `entry` of the release in the cache, downloaded (by
