@@ -800,3 +800,57 @@ fn import_refuses_a_rootfs_for_another_arch() {
     let out = brt.run(&["-r", "debian-bookworm-arm64", "import", path_str(&src)]);
     assert_ok(&out, "import of an arm64 rootfs");
 }
+
+#[test]
+fn a_terminated_import_exits_130_and_leaves_no_root() {
+    use std::io::Write;
+    require_root();
+    let brt = Brt::new();
+    let src = brt.tmp.path().join("rootfs");
+    build_rootfs(&src);
+    // Enough data that brt is well into the archive when it is stopped.
+    let noise: Vec<u8> = (0..8u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    fs_err::write(src.join("srv/noise"), noise).unwrap();
+    let tar = brt.tmp.path().join("rootfs.tar");
+    let status = Command::new("tar")
+        .args(["-cf", path_str(&tar), "-C", path_str(&src), "."])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bytes = fs_err::read(&tar).unwrap();
+
+    // The archive comes through a pipe that stops halfway: brt waits for
+    // the rest when SIGTERM comes.
+    let fifo = brt.tmp.path().join("rootfs-pipe.tar");
+    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).unwrap();
+    let child = brt
+        .cmd()
+        .args(["-r", "debian-bookworm-arm64", "import", path_str(&fifo)])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = fs_err::OpenOptions::new().write(true).open(&fifo).unwrap();
+    // Returns once brt has read all but a pipe buffer of it.
+    pipe.write_all(&bytes[..bytes.len() / 2]).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(pipe);
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    let dir = brt.basedir().join("debian-bookworm-arm64");
+    assert!(!dir.join("root").exists(), "a root was left");
+    assert_ne!(listed_state(&brt, "debian-bookworm-arm64"), "ready");
+    let staging: Vec<_> = fs_err::read_dir(brt.basedir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path())
+        .collect();
+    assert!(staging.is_empty(), "left behind: {staging:?}");
+}
