@@ -70,6 +70,18 @@ fn elf_machine(rpm: &Path, path: &str) -> u16 {
     panic!("{path} is not in {}", rpm.display());
 }
 
+/// The content of `path` inside the package `rpm`, read with the rpm crate.
+fn file_in(rpm: &Path, path: &str) -> String {
+    let package = rpm::Package::open(rpm).unwrap();
+    for entry in package.files().unwrap() {
+        let file = entry.unwrap();
+        if file.metadata.path() == Path::new(path) {
+            return String::from_utf8(file.content().unwrap().to_vec()).unwrap();
+        }
+    }
+    panic!("{path} is not in {}", rpm.display());
+}
+
 const EM_AARCH64: u16 = 183;
 
 /// A spec written by the test, made into an SRPM by `buildsrpm`.
@@ -243,6 +255,42 @@ fn rpm_builds_in_an_aarch64_root() {
         after.trim().is_empty(),
         "the line was left on screen: {after:?}"
     );
+    // rpmbuild's options reach it; without them, the spec's defaults.
+    let options = fixture.join("srpms/brt-options-1.0-1.src.rpm");
+    let plain = brt.tmp.path().join("result-plain");
+    let out = brt
+        .cmd()
+        .args(["-r", &r, "build", "--resultdir"])
+        .arg(&plain)
+        .arg(&options)
+        .output()
+        .unwrap();
+    assert_ok(&out, "build brt-options");
+    assert_eq!(
+        file_in(
+            &plain.join("brt-options-1.0-1.aarch64.rpm"),
+            "/usr/share/brt-options/options.txt"
+        ),
+        "greeting=hello\ndoc=on\ncheck=ran\n"
+    );
+    let chosen = brt.tmp.path().join("result-options");
+    let out = brt
+        .cmd()
+        .args(["-r", &r, "build", "--resultdir"])
+        .arg(&chosen)
+        .args(["--define", "greeting hi-from-brt", "--with", "extra"])
+        .args(["--without", "doc", "--nocheck", "--target", "noarch"])
+        .arg(&options)
+        .output()
+        .unwrap();
+    assert_ok(&out, "build brt-options with options");
+    assert_eq!(
+        file_in(
+            &chosen.join("brt-options-1.0-1.noarch.rpm"),
+            "/usr/share/brt-options/options.txt"
+        ),
+        "greeting=hi-from-brt\nextra=on\n"
+    );
     let installed = fs_err::read_to_string(result.join("installed_pkgs.log")).unwrap();
     assert!(
         installed.lines().any(|l| l.starts_with("gcc-12-")),
@@ -260,9 +308,27 @@ fn rpm_builds_in_an_aarch64_root() {
         "{accel}"
     );
     assert_eq!(summary["root"]["arch"], "aarch64");
+    // What a rebuild record needs: the emulator, the package set's digest,
+    // the input's and each output's SHA-256.
+    let qemu = summary["qemu"].as_str().unwrap();
+    assert!(qemu.starts_with("qemu-aarch64 version "), "{qemu}");
+    let sha256 = |bytes: &[u8]| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(bytes))
+    };
+    let packages: Vec<String> = state_packages(&brt, "fix").into_iter().collect();
+    assert_eq!(
+        summary["root"]["packages_sha256"],
+        sha256(packages.join("\n").as_bytes())
+    );
+    assert_eq!(summary["root"]["packages"], packages.len());
     let b = &summary["builds"][0];
     assert_eq!(b["build_status"], 0);
-    assert_eq!(b["input"]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(b["input"]["sha256"], sha256(&fs_err::read(&greet).unwrap()));
+    for o in b["outputs"].as_array().unwrap() {
+        let path = o["path"].as_str().unwrap();
+        assert_eq!(o["sha256"], sha256(&fs_err::read(path).unwrap()), "{path}");
+    }
     let outputs: Vec<&str> = b["outputs"]
         .as_array()
         .unwrap()
