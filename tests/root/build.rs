@@ -8,10 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{
-    BinfmtSnapshot, Brt, mounts_below, processes_in, require_root, rpm_fixture, stderr, stdout,
-};
-use crate::initkit::{assert_ok, config, shell, state_packages};
+use crate::common::{BinfmtSnapshot, Brt, mounts_below, require_root, rpm_fixture, stderr, stdout};
+use crate::initkit::{assert_ok, assert_settled, config, shell, state_packages};
 
 /// An aarch64 root with `@buildsys-build` from the fixture's `good` repo.
 fn rpm_root(brt: &Brt) -> String {
@@ -388,8 +386,15 @@ fn rpm_builds_in_an_aarch64_root() {
     ]);
     assert_ok(&out, "shell --build");
     assert!(stdout(&out).contains("greet.c"), "{}", stdout(&out));
-    assert_ok(&brt.run(&["-r", &r, "clean", "--builds"]), "clean");
+    // `clean --build ID` removes that build root; an unknown id is an error.
+    let out = brt.run(&["-r", &r, "clean", "--build", "9"]);
+    assert!(!out.status.success(), "clean --build of an unknown id");
+    assert_ok(
+        &brt.run(&["-r", &r, "clean", "--build", "1"]),
+        "clean --build 1",
+    );
     assert!(!brt.basedir().join("fix/builds/1").exists());
+    assert_ok(&brt.run(&["-r", &r, "clean", "--builds"]), "clean");
 
     // Network: only loopback in %build unless asked; dynamic build
     // dependencies are installed round by round.
@@ -569,9 +574,7 @@ fn killed_build_leaves_nothing_mounted() {
     wait_for_build_step(&log);
     child.kill().unwrap();
     child.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(mounts_below(brt.tmp.path()).is_empty());
-    assert!(processes_in(&brt.basedir()).is_empty());
+    assert_settled(&brt);
     assert!(brt.basedir().join("fix/builds/1").exists());
 
     assert_ok(
@@ -1157,4 +1160,41 @@ fn shell_goes_from_nothing_to_a_prompt() {
         &brt.run(&["-r", &r, "shell", "--", "true"]),
         "shell after scrub",
     );
+
+    // `clean` of a whole root waits for a command using it, then removes
+    // the root and keeps the result dir.
+    let shell = brt
+        .cmd()
+        .args(["-r", &r, "shell", "--", "sleep", "3"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let layout = brt::root::Layout::new(&brt.basedir(), "fix");
+    let locked = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(layout.lock_file())
+            .is_ok_and(|f| {
+                nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).is_err()
+            })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !locked() {
+        assert!(Instant::now() < deadline, "the shell did not take the root");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = brt.run(&["-r", &r, "clean"]);
+    let mut shell = shell;
+    assert!(
+        shell.try_wait().unwrap().is_some(),
+        "clean did not wait for the shell"
+    );
+    assert_ok(&out, "clean");
+    assert!(
+        stderr(&out).contains("waiting: root `fix` is locked by"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!layout.root().exists());
+    assert!(layout.result_dir().exists());
 }

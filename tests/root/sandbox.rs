@@ -313,17 +313,31 @@ fn an_interactive_shell_gets_a_pty_with_brts_prompt() {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    std::thread::sleep(Duration::from_secs(2));
+    // What the terminal shows, read as it comes; type once the prompt is there.
+    let mut shown = child.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = shown.read(&mut buf) {
+                seen.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let prompt = "<brt:debian-bookworm-arm64> bash-5.2# ";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !String::from_utf8_lossy(&seen.lock().unwrap()).contains(prompt) {
+        assert!(Instant::now() < deadline, "no prompt");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     stdin.write_all(b"tty; uname -m; exit 3\n").unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = stdout(&out);
-    assert!(
-        text.contains("<brt:debian-bookworm-arm64> bash-5.2# "),
-        "{text}"
-    );
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let text = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
     assert!(text.contains("/dev/console"), "{text}");
     assert!(text.contains("aarch64"), "{text}");
-    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert_eq!(status.code(), Some(3), "{text}");
 }
 
 #[test]
@@ -337,7 +351,22 @@ fn a_blocked_shell_says_who_holds_the_root_and_shells_run_together() {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // The first shell holds the root (shared) before the second starts.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::OpenOptions::new()
+        .write(true)
+        .open(layout.lock_file())
+        .is_ok_and(|f| {
+            nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok()
+        })
+        || !layout.lock_file().exists()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first shell did not take the root"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let t0 = Instant::now();
     let out = shell(&brt, &["--", "true"]);
     assert!(out.status.success());
