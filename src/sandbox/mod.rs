@@ -134,7 +134,11 @@ impl crate::error::Explain for SandboxError {
 /// pid 1's host pid, for the parent's signal handlers.
 static PID1: AtomicI32 = AtomicI32::new(0);
 
+/// The last signal forwarded to pid 1 during a run (0: none).
+static FORWARDED: AtomicI32 = AtomicI32::new(0);
+
 extern "C" fn forward_to_pid1(sig: libc::c_int) {
+    FORWARDED.store(sig, Ordering::Relaxed);
     let pid = PID1.load(Ordering::Relaxed);
     if pid > 0 {
         // SAFETY: kill(2) is async-signal-safe.
@@ -220,6 +224,16 @@ pub fn run(spec: &Spec) -> Result<i32, SandboxError> {
     PID1.store(0, Ordering::Relaxed);
     for (sig, old) in &replaced {
         sys::restore(*sig, old);
+    }
+    // A SIGTERM or SIGHUP was meant for brt as much as for the command:
+    // where brt catches it (its interrupt flag), it is raised again now, so
+    // the command that ran this one stops and cleans up.
+    let forwarded = FORWARDED.swap(0, Ordering::Relaxed);
+    if let Some((sig, _)) = replaced.iter().find(|(sig, old)| {
+        *sig as i32 == forwarded
+            && matches!(old.handler(), nix::sys::signal::SigHandler::Handler(_))
+    }) {
+        let _ = nix::sys::signal::raise(*sig);
     }
     let ws = waited?;
     drop(life_w);

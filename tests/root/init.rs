@@ -382,6 +382,7 @@ fn killed_init_is_redone() {
 
     // SIGTERM while the maintainer scripts run: exit 130, said as such,
     // and nothing half-made (no root, no state, no staging dir).
+    fs_err::remove_file(&root_log).unwrap();
     let child = brt
         .cmd()
         .args(["-r", &r, "init"])
