@@ -218,3 +218,28 @@ fn two_matching_entries_work_in_a_root_whichever_the_kernel_tries_first() {
         assert_eq!(snap.texts(), before, "a host entry changed");
     }
 }
+
+#[test]
+fn binfmt_misc_disabled_host_wide_is_exit_4_and_left_disabled() {
+    require_root();
+    let snap = BinfmtSnapshot::take();
+    /// Turns binfmt_misc back on, whatever the test did (before the
+    /// snapshot restores the entries).
+    struct Enable(std::path::PathBuf);
+    impl Drop for Enable {
+        fn drop(&mut self) {
+            let _ = fs_err::write(&self.0, "1");
+        }
+    }
+    let status = snap.fs.dir.join("status");
+    let _enable = Enable(status.clone());
+    fs_err::write(&status, "0").unwrap();
+    let brt = Brt::new();
+    let out = brt.run(&["binfmt", "ensure", "aarch64"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("disabled host-wide"), "{err}");
+    assert!(err.contains("echo 1 >"), "{err}");
+    // brt never turns the host setting on by itself.
+    assert_eq!(fs_err::read_to_string(&status).unwrap().trim(), "disabled");
+}

@@ -395,3 +395,14 @@ fn a_blocked_shell_says_who_holds_the_root_and_shells_run_together() {
         "{err}"
     );
 }
+
+#[test]
+fn a_sandbox_that_cannot_be_set_up_is_exit_6() {
+    let (_snap, brt) = setup();
+    // A root whose /dev is a file: the sandbox cannot mount its /dev there.
+    let root = brt.basedir().join(ROOT).join("root");
+    fs_err::remove_dir_all(root.join("dev")).unwrap();
+    fs_err::write(root.join("dev"), "not a directory\n").unwrap();
+    let out = shell(&brt, &["--", "true"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+}
