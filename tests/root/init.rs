@@ -420,3 +420,51 @@ fn killed_init_is_redone() {
     let out = shell(&brt, &r, "dpkg --audit && echo clean");
     assert_eq!(stdout(&out), "clean\n");
 }
+
+/// brt resolves exactly what mmdebstrap installs for `--variant=minbase`
+/// (Essential, apt and `Priority: required`), names and versions, both
+/// from the mirror. apt takes the first alternative of init-system-helpers'
+/// `usrmerge | usr-is-merged`; brt merges /usr itself and takes
+/// `usr-is-merged` unless the config asks for `usrmerge`, as it does here.
+#[test]
+fn the_minbase_set_is_mmdebstraps() {
+    require_root();
+    let _binfmt = BinfmtSnapshot::take();
+    let brt = Brt::new();
+    assert_ok(&brt.run(&["binfmt", "ensure", "aarch64"]), "binfmt ensure");
+    let dir = brt.tmp.path().join("mmdebstrap");
+    let out = std::process::Command::new("mmdebstrap")
+        .args(["--variant=minbase", "--arch=arm64", "bookworm"])
+        .arg(&dir)
+        .arg(DEBIAN)
+        .output()
+        .unwrap();
+    assert_ok(&out, "mmdebstrap");
+    let out = std::process::Command::new("chroot")
+        .arg(&dir)
+        .args(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n"])
+        .output()
+        .unwrap();
+    assert_ok(&out, "dpkg-query in mmdebstrap's root");
+    let theirs: std::collections::BTreeSet<String> =
+        stdout(&out).lines().map(str::to_string).collect();
+
+    let r = bookworm_with(&brt, "minbase", &["usrmerge"], None);
+    let out = brt.run(&["-r", &r, "init", "--dry-run", "--json"]);
+    assert_ok(&out, "init --dry-run");
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ours: std::collections::BTreeSet<String> = plan["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {}",
+                p["name"].as_str().unwrap(),
+                p["version"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(theirs.len() > 80, "{theirs:?}");
+    assert_eq!(ours, theirs);
+}

@@ -499,14 +499,14 @@ fn same_input_gives_the_same_result() {
 }
 
 /// Resolves a minimal bookworm arm64 system (what mmdebstrap's `minbase`
-/// installs) from the real index. Needs
-/// `curl -o /tmp/bookworm-arm64-Packages.xz
-/// http://deb.debian.org/debian/dists/bookworm/main/binary-arm64/Packages.xz`.
+/// installs) from the real index, timed: `scripts/bench/resolve` fetches
+/// the index and runs it. (The set is compared with mmdebstrap's in
+/// `tests/root/init.rs`.)
 /// When written, all three sets (minbase, minbase with Recommends, and the
 /// build root) matched `mmdebstrap --variant=minbase --simulate`, versions
 /// included.
 #[test]
-#[ignore = "needs /tmp/bookworm-arm64-Packages.xz"]
+#[ignore = "a measurement; scripts/bench/resolve runs it"]
 fn bookworm_arm64_minbase() {
     let path = "/tmp/bookworm-arm64-Packages.xz";
     let file = fs_err::File::open(path).unwrap();

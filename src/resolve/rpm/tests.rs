@@ -967,10 +967,10 @@ fn rich_dependency_errors_say_what_is_wrong() {
 /// A Fedora-sized synthetic universe: 75,000 entries (a tenth of them a
 /// newer one of another arch, a tenth an older version), sonames, pkgconfig names,
 /// paths, versioned, rich and conditional Requires, Supplements and
-/// Conflicts. Run in release mode to see the time a build root takes:
-/// `cargo test --release --lib resolve::rpm::tests::fedora_sized -- --ignored --nocapture`.
+/// Conflicts. A measurement, not a check: `scripts/bench/resolve` runs it
+/// in release mode.
 #[test]
-#[ignore = "a timing check; run in release mode"]
+#[ignore = "a measurement; scripts/bench/resolve runs it"]
 fn fedora_sized_universe_resolves_quickly() {
     let mut state: u64 = 0x2545_f491_4f6c_dd1d;
     let mut next = move |n: usize| {
