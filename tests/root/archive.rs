@@ -854,3 +854,50 @@ fn a_terminated_import_exits_130_and_leaves_no_root() {
         .collect();
     assert!(staging.is_empty(), "left behind: {staging:?}");
 }
+
+#[test]
+fn a_terminated_export_exits_130_and_writes_nothing() {
+    require_root();
+    let brt = Brt::new();
+    let src = brt.tmp.path().join("rootfs");
+    build_rootfs(&src);
+    let root = import_dir(&brt, "debian-bookworm-arm64", &src);
+    // 64 GiB of holes: long to read and compress, nothing on disk.
+    fs_err::File::create(root.join("srv/holes"))
+        .unwrap()
+        .set_len(64 << 30)
+        .unwrap();
+    let out_dir = brt.tmp.path().join("out");
+    fs_err::create_dir_all(&out_dir).unwrap();
+    let file = out_dir.join("root.tar.zst");
+    let child = brt
+        .cmd()
+        .args(["-r", "debian-bookworm-arm64", "export", path_str(&file)])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the compressed stream grows, brt is well into the export.
+    let temp = out_dir.join(format!(".root.tar.zst.brt-{}", child.id()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while fs_err::metadata(&temp).map_or(0, |m| m.len()) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the export did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("was not written"), "{}", stderr(&out));
+    let left: Vec<_> = fs_err::read_dir(&out_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

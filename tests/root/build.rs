@@ -256,14 +256,14 @@ fn rpm_builds_in_an_aarch64_root() {
     // rpmbuild's options reach it; without them, the spec's defaults.
     let options = fixture.join("srpms/brt-options-1.0-1.src.rpm");
     let plain = brt.tmp.path().join("result-plain");
-    let out = brt
+    let built = brt
         .cmd()
         .args(["-r", &r, "build", "--resultdir"])
         .arg(&plain)
         .arg(&options)
         .output()
         .unwrap();
-    assert_ok(&out, "build brt-options");
+    assert_ok(&built, "build brt-options");
     assert_eq!(
         file_in(
             &plain.join("brt-options-1.0-1.aarch64.rpm"),
@@ -272,7 +272,7 @@ fn rpm_builds_in_an_aarch64_root() {
         "greeting=hello\ndoc=on\ncheck=ran\n"
     );
     let chosen = brt.tmp.path().join("result-options");
-    let out = brt
+    let built = brt
         .cmd()
         .args(["-r", &r, "build", "--resultdir"])
         .arg(&chosen)
@@ -281,7 +281,7 @@ fn rpm_builds_in_an_aarch64_root() {
         .arg(&options)
         .output()
         .unwrap();
-    assert_ok(&out, "build brt-options with options");
+    assert_ok(&built, "build brt-options with options");
     assert_eq!(
         file_in(
             &chosen.join("brt-options-1.0-1.noarch.rpm"),
