@@ -60,3 +60,21 @@ pub fn cache_id(url: &str, suite: &str) -> String {
     id.truncate(200);
     id
 }
+
+/// The metadata cache (a folder below `CACHEDIR/metadata-v1`) cannot be
+/// used, for either family's metadata.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use the metadata cache `{}`", path.display())]
+pub struct CacheError {
+    pub path: std::path::PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl CacheError {
+    /// An error about `path`, for `map_err`.
+    pub fn at(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> CacheError + use<> {
+        let path = path.to_path_buf();
+        move |source| CacheError { path, source }
+    }
+}

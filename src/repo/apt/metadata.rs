@@ -94,12 +94,8 @@ pub enum MetadataError {
     },
     #[error(transparent)]
     Packages(#[from] PackagesError),
-    #[error("cannot use the metadata cache `{}`", path.display())]
-    Cache {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Cache(#[from] crate::repo::CacheError),
 }
 
 impl Explain for MetadataError {
@@ -205,8 +201,8 @@ pub fn load(
 
 /// An error about the metadata cache at `path`.
 fn cache_err(path: &Path) -> impl FnOnce(std::io::Error) -> MetadataError + use<> {
-    let path = path.to_path_buf();
-    move |source| MetadataError::Cache { path, source }
+    let at = crate::repo::CacheError::at(path);
+    move |source| MetadataError::Cache(at(source))
 }
 
 /// The first keyring of the source's list that exists (`None` without
@@ -359,9 +355,11 @@ fn release_text(
         || (!refresh && fresh(&release) && (keys.is_none() || fresh(&gpg)));
     if !use_cache {
         let write = |path: &Path, bytes: &[u8]| -> Result<(), MetadataError> {
-            write_atomic(path, bytes).map_err(|source| MetadataError::Cache {
-                path: path.to_path_buf(),
-                source,
+            write_atomic(path, bytes).map_err(|source| {
+                MetadataError::Cache(crate::repo::CacheError {
+                    path: path.to_path_buf(),
+                    source,
+                })
             })
         };
         let fetch_err = |source| MetadataError::Fetch {
@@ -397,10 +395,10 @@ fn release_text(
                     url: format!("{dists}/InRelease"),
                 },
             },
-            _ => MetadataError::Cache {
+            _ => MetadataError::Cache(crate::repo::CacheError {
                 path: p.to_path_buf(),
                 source,
-            },
+            }),
         })
     };
     let sig_err = |path: &str| {

@@ -90,12 +90,8 @@ pub enum MetadataError {
     },
     #[error(transparent)]
     Xml(#[from] XmlError),
-    #[error("cannot use the metadata cache `{}`", path.display())]
-    Cache {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Cache(#[from] crate::repo::CacheError),
 }
 
 impl Explain for MetadataError {
@@ -132,8 +128,8 @@ pub fn load(
         .join("metadata-v1")
         .join(format!("rpm-{}", crate::repo::cache_id(id, "")));
     let cache_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| MetadataError::Cache { path, source }
+        let at = crate::repo::CacheError::at(path);
+        move |source| MetadataError::Cache(at(source))
     };
     fs_err::create_dir_all(&dir).map_err(cache_err(&dir))?;
     let repomd_path = dir.join("repomd.xml");
@@ -365,9 +361,11 @@ fn open(
     path: &Path,
     href: &str,
 ) -> Result<std::io::BufReader<Box<dyn std::io::Read>>, MetadataError> {
-    let file = fs_err::File::open(path).map_err(|source| MetadataError::Cache {
-        path: path.to_path_buf(),
-        source,
+    let file = fs_err::File::open(path).map_err(|source| {
+        MetadataError::Cache(crate::repo::CacheError {
+            path: path.to_path_buf(),
+            source,
+        })
     })?;
     Ok(std::io::BufReader::with_capacity(
         1 << 16,
