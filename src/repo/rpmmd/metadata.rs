@@ -127,41 +127,8 @@ pub fn load(
     let dir = cachedir
         .join("metadata-v1")
         .join(format!("rpm-{}", crate::repo::cache_id(id, "")));
-    let cache_err = |path: &Path| {
-        let at = crate::repo::CacheError::at(path);
-        move |source| MetadataError::Cache(at(source))
-    };
     fs_err::create_dir_all(&dir).map_err(cache_err(&dir))?;
-    let repomd_path = dir.join("repomd.xml");
-    let mirrors_path = dir.join("mirrors");
-
-    let fresh = fs_err::metadata(&repomd_path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| SystemTime::now().duration_since(t).ok())
-        .is_some_and(|age| age < FRESH_FOR)
-        && mirrors_path.is_file();
-    let (repomd_bytes, mirrors) = if fetcher.offline() || (fresh && !source.refresh) {
-        let bytes = match fs_err::read(&repomd_path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(MetadataError::Offline { repo });
-            }
-            Err(e) => return Err(cache_err(&repomd_path)(e)),
-        };
-        let mirrors = fs_err::read_to_string(&mirrors_path)
-            .map_err(cache_err(&mirrors_path))?
-            .lines()
-            .map(str::to_string)
-            .collect::<Vec<_>>();
-        (bytes, mirrors)
-    } else {
-        let (bytes, mirrors) = fetch_repomd(fetcher, source)?;
-        write_atomic(&repomd_path, &bytes).map_err(cache_err(&repomd_path))?;
-        write_atomic(&mirrors_path, mirrors.join("\n").as_bytes())
-            .map_err(cache_err(&mirrors_path))?;
-        (bytes, mirrors)
-    };
+    let (repomd_bytes, mirrors) = repomd(fetcher, source, &dir)?;
     let origin = format!(
         "{}repodata/repomd.xml",
         mirrors.first().map_or("", String::as_str)
@@ -210,16 +177,64 @@ pub fn load(
     if let Some(f) = loaded.repomd.get("filelists") {
         keep_files.push(file_name(&f.href));
     }
-    // Old metadata the repository no longer lists.
-    if let Ok(entries) = fs_err::read_dir(&loaded.dir) {
+    remove_unlisted(&loaded.dir, &keep_files);
+    Ok(loaded)
+}
+
+/// An error about the metadata cache at `path`.
+fn cache_err(path: &Path) -> impl FnOnce(std::io::Error) -> MetadataError + use<> {
+    let at = crate::repo::CacheError::at(path);
+    move |source| MetadataError::Cache(at(source))
+}
+
+/// `repomd.xml` and the mirrors it came from: from the cache in `dir` when
+/// it is fresh (or offline), else fetched and cached.
+fn repomd(
+    fetcher: &Fetcher,
+    source: &RpmSource,
+    dir: &Path,
+) -> Result<(Vec<u8>, Vec<String>), MetadataError> {
+    let repomd_path = dir.join("repomd.xml");
+    let mirrors_path = dir.join("mirrors");
+    let fresh = fs_err::metadata(&repomd_path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .is_some_and(|age| age < FRESH_FOR)
+        && mirrors_path.is_file();
+    if fetcher.offline() || (fresh && !source.refresh) {
+        let bytes = match fs_err::read(&repomd_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(MetadataError::Offline {
+                    repo: source.name.to_string(),
+                });
+            }
+            Err(e) => return Err(cache_err(&repomd_path)(e)),
+        };
+        let mirrors = fs_err::read_to_string(&mirrors_path)
+            .map_err(cache_err(&mirrors_path))?
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>();
+        return Ok((bytes, mirrors));
+    }
+    let (bytes, mirrors) = fetch_repomd(fetcher, source)?;
+    write_atomic(&repomd_path, &bytes).map_err(cache_err(&repomd_path))?;
+    write_atomic(&mirrors_path, mirrors.join("\n").as_bytes()).map_err(cache_err(&mirrors_path))?;
+    Ok((bytes, mirrors))
+}
+
+/// Removes old metadata the repository no longer lists from `dir`.
+fn remove_unlisted(dir: &Path, keep: &[String]) {
+    if let Ok(entries) = fs_err::read_dir(dir) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !keep_files.contains(&name) && !name.starts_with('.') {
+            if !keep.contains(&name) && !name.starts_with('.') {
                 let _ = fs_err::remove_file(entry.path());
             }
         }
     }
-    Ok(loaded)
 }
 
 impl RpmIndex {
