@@ -354,38 +354,7 @@ fn release_text(
         || (!refresh && fresh(&inrelease))
         || (!refresh && fresh(&release) && (keys.is_none() || fresh(&gpg)));
     if !use_cache {
-        let write = |path: &Path, bytes: &[u8]| -> Result<(), MetadataError> {
-            write_atomic(path, bytes).map_err(|source| {
-                MetadataError::Cache(crate::repo::CacheError {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            })
-        };
-        let fetch_err = |source| MetadataError::Fetch {
-            repo: repo.to_string(),
-            source,
-        };
-        match fetcher.get(&format!("{dists}/InRelease")) {
-            Ok(bytes) => {
-                write(&inrelease, &bytes)?;
-                let _ = fs_err::remove_file(&release);
-            }
-            Err(FetchError::Status { status: 404, .. }) => {
-                let bytes = fetcher
-                    .get(&format!("{dists}/Release"))
-                    .map_err(fetch_err)?;
-                write(&release, &bytes)?;
-                if keys.is_some() {
-                    let sig = fetcher
-                        .get(&format!("{dists}/Release.gpg"))
-                        .map_err(fetch_err)?;
-                    write(&gpg, &sig)?;
-                }
-                let _ = fs_err::remove_file(&inrelease);
-            }
-            Err(e) => return Err(fetch_err(e)),
-        }
+        fetch_release_files(fetcher, dir, dists, repo, keys.is_some())?;
     }
     let read = |p: &Path| {
         fs_err::read(p).map_err(|source| match source.kind() {
@@ -395,41 +364,12 @@ fn release_text(
                     url: format!("{dists}/InRelease"),
                 },
             },
-            _ => MetadataError::Cache(crate::repo::CacheError {
-                path: p.to_path_buf(),
-                source,
-            }),
+            _ => cache_err(p)(source),
         })
-    };
-    let sig_err = |path: &str| {
-        let path = format!("{dists}/{path}");
-        move |source| MetadataError::Signature {
-            repo: repo.to_string(),
-            path,
-            source,
-        }
     };
     if inrelease.is_file() {
         let text = String::from_utf8_lossy(&read(&inrelease)?).into_owned();
-        let origin = format!("{dists}/InRelease");
-        let signed = match keys {
-            Some(keys) => {
-                let verified = keys
-                    .verify_cleartext(&text, &origin)
-                    .map_err(sig_err("InRelease"))?;
-                // Parse exactly what was signed; the strict splitter also
-                // refuses any text outside the signed part.
-                let split = super::split_clearsigned(&text, &origin)?;
-                if canonical(&split.text) != canonical(&verified) {
-                    return Err(sig_err("InRelease")(VerifyError::BadSignature {
-                        origin,
-                        keyrings: "(signed text differs from the file's text)".into(),
-                    }));
-                }
-                verified
-            }
-            None => super::split_clearsigned(&text, &origin)?.text,
-        };
+        let signed = verified_inrelease(&text, dists, repo, keys)?;
         return Ok((signed, vec![("InRelease".into(), inrelease)]));
     }
     let bytes = read(&release)?;
@@ -437,10 +377,82 @@ fn release_text(
     if let Some(keys) = keys {
         let sig = read(&gpg)?;
         keys.verify_detached(&bytes, &sig, &format!("{dists}/Release"))
-            .map_err(sig_err("Release.gpg"))?;
+            .map_err(|source| MetadataError::Signature {
+                repo: repo.to_string(),
+                path: format!("{dists}/Release.gpg"),
+                source,
+            })?;
         files.push(("Release.gpg".into(), gpg));
     }
     Ok((String::from_utf8_lossy(&bytes).into_owned(), files))
+}
+
+/// Fetches the suite's `InRelease` into `dir`, or where the repository
+/// has none, `Release` (and `Release.gpg` when `signed`); the other kind
+/// is removed from the cache.
+fn fetch_release_files(
+    fetcher: &Fetcher,
+    dir: &Path,
+    dists: &str,
+    repo: &str,
+    signed: bool,
+) -> Result<(), MetadataError> {
+    let (inrelease, release) = (dir.join("InRelease"), dir.join("Release"));
+    let write = |path: &Path, bytes: &[u8]| write_atomic(path, bytes).map_err(cache_err(path));
+    let fetch_err = |source| MetadataError::Fetch {
+        repo: repo.to_string(),
+        source,
+    };
+    match fetcher.get(&format!("{dists}/InRelease")) {
+        Ok(bytes) => {
+            write(&inrelease, &bytes)?;
+            let _ = fs_err::remove_file(&release);
+        }
+        Err(FetchError::Status { status: 404, .. }) => {
+            let bytes = fetcher
+                .get(&format!("{dists}/Release"))
+                .map_err(fetch_err)?;
+            write(&release, &bytes)?;
+            if signed {
+                let sig = fetcher
+                    .get(&format!("{dists}/Release.gpg"))
+                    .map_err(fetch_err)?;
+                write(&dir.join("Release.gpg"), &sig)?;
+            }
+            let _ = fs_err::remove_file(&inrelease);
+        }
+        Err(e) => return Err(fetch_err(e)),
+    }
+    Ok(())
+}
+
+/// The text `InRelease` signs, verified with `keys` (or, without
+/// `gpgcheck`, as written). Exactly what was signed is parsed: the strict
+/// splitter also refuses any text outside the signed part.
+fn verified_inrelease(
+    text: &str,
+    dists: &str,
+    repo: &str,
+    keys: Option<&Keyring>,
+) -> Result<String, MetadataError> {
+    let origin = format!("{dists}/InRelease");
+    let Some(keys) = keys else {
+        return Ok(super::split_clearsigned(text, &origin)?.text);
+    };
+    let sig_err = |source| MetadataError::Signature {
+        repo: repo.to_string(),
+        path: origin.clone(),
+        source,
+    };
+    let verified = keys.verify_cleartext(text, &origin).map_err(sig_err)?;
+    let split = super::split_clearsigned(text, &origin)?;
+    if canonical(&split.text) != canonical(&verified) {
+        return Err(sig_err(VerifyError::BadSignature {
+            origin: origin.clone(),
+            keyrings: "(signed text differs from the file's text)".into(),
+        }));
+    }
+    Ok(verified)
 }
 
 /// Line ends and trailing blanks as OpenPGP's text canonicalisation leaves them.
