@@ -202,8 +202,7 @@ impl Drop for Indicator {
 /// the pipe closes. Ctrl-C is for the build (brt reports it); the line goes
 /// when brt does.
 pub fn serve() -> anyhow::Result<i32> {
-    // SAFETY: SIG_IGN for SIGINT, before any thread.
-    unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    brt::root::confined::ignore_sigint()?;
     let line = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     line.set_style(
         ProgressStyle::with_template("{spinner} {elapsed:>4} {prefix} · {wide_msg}")
