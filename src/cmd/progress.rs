@@ -202,7 +202,8 @@ impl Drop for Indicator {
 /// the pipe closes. Ctrl-C is for the build (brt reports it); the line goes
 /// when brt does.
 pub fn serve() -> anyhow::Result<i32> {
-    brt::root::confined::ignore_sigint()?;
+    // The helper outlives the Ctrl-C its brt handles.
+    brt::sandbox::ignore_signal(nix::sys::signal::Signal::SIGINT);
     let line = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     line.set_style(
         ProgressStyle::with_template("{spinner} {elapsed:>4} {prefix} · {wide_msg}")

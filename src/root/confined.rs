@@ -420,14 +420,6 @@ pub fn catch_interrupts() -> Result<(), Errno> {
     Ok(())
 }
 
-/// From now on SIGINT is ignored: for a helper process that must outlive
-/// the Ctrl-C its brt handles (the build's one-line view).
-pub fn ignore_sigint() -> Result<(), Errno> {
-    // SAFETY: SIG_IGN is not a function; nothing runs in a handler.
-    unsafe { nix::sys::signal::signal(Signal::SIGINT, nix::sys::signal::SigHandler::SigIgn) }
-        .map(drop)
-}
-
 /// Whether a signal caught by [`catch_interrupts`] arrived.
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)

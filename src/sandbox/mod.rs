@@ -25,6 +25,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::waitpid;
 
 pub use init::SETUP_FAILED;
+pub use sys::ignore as ignore_signal;
 
 /// PATH inside a root unless the caller sets one.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
