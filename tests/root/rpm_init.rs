@@ -367,3 +367,150 @@ fn killed_rpm_init_is_redone() {
     );
     assert_eq!(stdout(&out), "clean\n", "{}", stderr(&out));
 }
+
+/// The rpmdb as brt reads it for comparing: every stored header and every
+/// index row with its storage class, in order.
+fn rpmdb_dump(root: &Path) -> Vec<String> {
+    let db = rusqlite::Connection::open_with_flags(
+        root.join("var/lib/rpm/rpmdb.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let tables: Vec<String> = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(tables.len(), 19, "{tables:?}");
+    let mut lines = Vec::new();
+    for t in tables {
+        let select = if t == "Packages" {
+            "SELECT 'blob', hex(blob), hnum, 0 FROM 'Packages' ORDER BY hnum".to_string()
+        } else {
+            format!("SELECT typeof(key), hex(key), hnum, idx FROM '{t}' ORDER BY rowid")
+        };
+        let mut q = db.prepare(&select).unwrap();
+        let rows = q
+            .query_map([], |r| {
+                Ok(format!(
+                    "{t} {} {} {} {}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?
+                ))
+            })
+            .unwrap();
+        lines.extend(rows.map(Result::unwrap));
+    }
+    lines
+}
+
+#[test]
+fn native_rpmdb_is_the_one_rpm_writes() {
+    require_root();
+    let _binfmt = BinfmtSnapshot::take();
+    let brt = Brt::new();
+    let packages = [
+        "brt-hello",
+        "brt-user",
+        "brt-scripts",
+        "brt-doc",
+        "brt-lua",
+        "brt-rich",
+        "brt-filedep",
+    ];
+    let text = head(&packages) + &metalink_repo(&brt);
+    // rpm dates the database by SOURCE_DATE_EPOCH, and brt passes it on:
+    // both databases carry the same install times.
+    let init = |name: &str, extra: &[&str]| {
+        let r = config(&brt, name, &text);
+        let mut args = vec!["-r", r.as_str(), "init", "--no-cache"];
+        args.extend(extra);
+        let out = brt
+            .cmd()
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_ok(&out, name);
+        (r, stderr(&out))
+    };
+    let (_, said) = init("emulated", &["--accel", "off"]);
+    assert!(!said.contains("brt writes the rpmdb"), "{said}");
+    let started = Instant::now();
+    let (r, said) = init("native", &[]);
+    eprintln!("native rpmdb init: {:?}", started.elapsed());
+    assert!(said.contains("brt writes the rpmdb"), "{said}");
+    let log = fs_err::read_to_string(brt.basedir().join("native/result/root.log")).unwrap();
+    assert!(
+        !log.contains("rpm -i --justdb"),
+        "the root's rpm registered them:\n{log}"
+    );
+    assert!(
+        fs_err::read_to_string(brt.basedir().join("native/result/state.log"))
+            .unwrap()
+            .contains("rpmdb"),
+        "state.log names the phase"
+    );
+
+    // Byte for byte: every stored header and every index row.
+    let root = |name: &str| brt.basedir().join(name).join("root");
+    let (theirs, ours) = (rpmdb_dump(&root("emulated")), rpmdb_dump(&root("native")));
+    for (a, b) in theirs.iter().zip(&ours) {
+        assert_eq!(a, b);
+    }
+    assert_eq!(theirs.len(), ours.len());
+    // `(brt-rich-c if brt-hello)` is indexed under `!brt-hello` too.
+    let negated = format!("Requirename text {} ", hex::encode_upper("!brt-hello"));
+    assert!(
+        ours.iter().any(|l| l.starts_with(&negated)),
+        "rich dependencies"
+    );
+
+    // The root's own rpm accepts it: -qa, -Va clean, a rebuild that changes
+    // nothing, and an erase.
+    let qa = "rpm -qa --qf '%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\\n'";
+    let out = shell(&brt, &r, qa);
+    assert_ok(&out, "rpm -qa");
+    let mut want: Vec<String> = resolved(&brt, "native").into_iter().collect();
+    let mut listed: Vec<String> = stdout(&out)
+        .lines()
+        .filter(|l| !l.starts_with("gpg-pubkey-"))
+        .map(str::to_string)
+        .collect();
+    listed.sort();
+    want.sort();
+    assert_eq!(listed, want);
+    let out = shell(&brt, &r, "rpm -Va; echo done");
+    assert_eq!(
+        stdout(&out).trim_end(),
+        "done",
+        "rpm -Va:\n{}",
+        stdout(&out)
+    );
+    let before = rpmdb_dump(&root("native"));
+    let out = shell(&brt, &r, "rpmdb --rebuilddb && echo rebuilt");
+    assert_eq!(stdout(&out), "rebuilt\n", "{}", stderr(&out));
+    let blobs = |d: &[String]| -> Vec<String> {
+        d.iter()
+            .filter(|l| l.starts_with("Packages "))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(blobs(&rpmdb_dump(&root("native"))), blobs(&before));
+    let out = shell(
+        &brt,
+        &r,
+        "rpm -e brt-filedep && ! rpm -q brt-filedep >/dev/null && echo erased",
+    );
+    assert_eq!(stdout(&out), "erased\n", "{}", stderr(&out));
+
+    // brt reads it natively too: an install after the erase puts it back.
+    let out = brt.run(&["-r", &r, "install", "brt-filedep"]);
+    assert_ok(&out, "install");
+    let out = shell(&brt, &r, "rpm -q brt-filedep >/dev/null && echo back");
+    assert_eq!(stdout(&out), "back\n");
+}

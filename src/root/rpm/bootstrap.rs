@@ -488,7 +488,7 @@ impl Bootstrap for super::Rpm {
     /// created.
     fn finish(
         &self,
-        _config: &Config,
+        config: &Config,
         plan: RpmPlan,
         unpacked: RpmUnpacked,
         staging: &Staging,
@@ -499,9 +499,38 @@ impl Bootstrap for super::Rpm {
             let path = path.to_path_buf();
             move |source| PackageError::Log { path, source }
         };
-        (cx.say)("running scriptlets and registering packages with the root's rpm");
+        let mode = cx.accel_mode(config, crate::config::AccelMode::Auto);
+        let cache = PackageCache::new(&cx.cachedir);
+        let native_db = native_rpmdb(config, mode, &unpacked.checked, staging, &cache);
+        run.timer.lap("rpmdb-prepare");
+        let _ = match &native_db {
+            Ok(reg) => writeln!(
+                run.root_log,
+                "brt: accel {mode}: brt writes the rpmdb natively ({} packages into {}/rpmdb.sqlite)",
+                reg.len(),
+                reg.location.dbpath
+            ),
+            Err(why) => writeln!(
+                run.root_log,
+                "brt: accel {mode}: the root's rpm registers the packages ({why})"
+            ),
+        };
+        if let (Err(why), false) = (&native_db, mode == crate::config::AccelMode::Off) {
+            (cx.say)(&format!(
+                "the root's rpm registers the packages under emulation: {why}"
+            ));
+        }
+        (cx.say)(if native_db.is_ok() {
+            "running scriptlets with the root's rpm; brt writes the rpmdb"
+        } else {
+            "running scriptlets and registering packages with the root's rpm"
+        });
         let finish_dir = staging.side_file("finish");
-        let driver = Driver::new(&unpacked.checked, plan.armored_keys.len());
+        let driver = Driver::new(
+            &unpacked.checked,
+            plan.armored_keys.len(),
+            native_db.is_err(),
+        );
         driver
             .write(&finish_dir, &plan.armored_keys)
             .map_err(log_err(&finish_dir))?;
@@ -534,6 +563,14 @@ impl Bootstrap for super::Rpm {
                 .map_err(log_err(&run.root_log_path))?;
             let _ = log.write_all(notes.as_bytes());
         }
+        if let Ok(reg) = native_db {
+            reg.write(&staging.root())
+                .map_err(|source| PackageError::Confined {
+                    what: "write the rpmdb",
+                    source,
+                })?;
+            run.timer.lap("rpmdb");
+        }
         drive(
             "post.sh",
             "rpm -i --justdb and scriptlets (%post, triggers, %posttrans)",
@@ -552,6 +589,43 @@ impl Bootstrap for super::Rpm {
         run.timer.lap("finish");
         Ok(())
     }
+}
+
+/// The rpmdb of `pkgs` (in install order) as brt writes it natively, or why
+/// the root's rpm has to (`accel off`, another backend or rpm version, a
+/// header brt would not reproduce exactly).
+fn native_rpmdb(
+    config: &Config,
+    mode: crate::config::AccelMode,
+    pkgs: &[Checked],
+    staging: &Staging,
+    cache: &PackageCache,
+) -> Result<super::rpmdb::Registration, String> {
+    use super::rpmdb::{Clock, Location, Registration, supported};
+    if mode == crate::config::AccelMode::Off {
+        return Err("accel off".into());
+    }
+    let rpm = pkgs
+        .iter()
+        .find(|p| p.name == "rpm")
+        .ok_or("no `rpm` package in the root")?;
+    if !supported(&rpm.evr.version) {
+        return Err(format!(
+            "its rpm is {}; brt writes the database of rpm 4.16 to 4.20",
+            rpm.evr.version
+        ));
+    }
+    let location = Location::find(&staging.root(), config.arch.rpm)
+        .map_err(|e| format!("cannot read the root's macros: {e}"))??;
+    let files: Vec<(String, PathBuf)> = pkgs
+        .iter()
+        .map(|p| (p.nevra.clone(), cache.path(&p.sha256)))
+        .collect();
+    let files: Vec<(String, &Path)> = files
+        .iter()
+        .map(|(n, p)| (n.clone(), p.as_path()))
+        .collect();
+    Registration::prepare(location, &files, Clock::now())
 }
 
 /// A file whose owner or group did not exist when it was unpacked (a
@@ -1026,7 +1100,9 @@ warn() {
 "#;
 
 impl Driver {
-    fn new(pkgs: &[Checked], keys: usize) -> Driver {
+    /// The driver for `pkgs`; `register`: the root's rpm registers them
+    /// (else brt writes the rpmdb between the two parts).
+    fn new(pkgs: &[Checked], keys: usize, register: bool) -> Driver {
         let mut d = Driver {
             text: DRIVER_HEAD.to_string(),
             second: 0,
@@ -1055,11 +1131,14 @@ impl Driver {
             .iter()
             .map(|p| format!("{CACHE_IN_ROOT}/{}", p.sha256))
             .collect();
-        let _ = writeln!(
-            d.text,
-            "fatal 'rpm -i --justdb' rpm -i --justdb --nodeps --noscripts --notriggers --nosignature --nodigest --ignoresize --replacefiles --replacepkgs {}",
-            rpms.join(" ")
-        );
+        // In brt's order, as the native rpmdb (`--noorder`).
+        if register {
+            let _ = writeln!(
+                d.text,
+                "fatal 'rpm -i --justdb' rpm -i --justdb --noorder --nodeps --noscripts --notriggers --nosignature --nodigest --ignoresize --replacefiles --replacepkgs {}",
+                rpms.join(" ")
+            );
+        }
         for p in pkgs {
             if let Some(s) = &p.scripts.post {
                 d.run(false, &format!("%post({})", p.nevra), s, &["1"], None);
@@ -1269,7 +1348,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        let d = Driver::new(&[a, b], 1);
+        let d = Driver::new(&[a, b], 1, true);
         let lines: Vec<&str> = d.text.lines().filter(|l| !l.starts_with(' ')).collect();
         let pos = |needle: &str| {
             lines

@@ -41,9 +41,39 @@ pub struct Installed {
     pub evr: Evr,
 }
 
-/// Asks the root's rpm (under emulation) what is installed; the keys
-/// (`gpg-pubkey`) are not packages and are left out.
+/// What is installed in the root, read natively from its rpmdb (with
+/// `--accel off`, or when brt cannot read it, the root's `rpm -qa` under
+/// emulation says); the keys (`gpg-pubkey`) are not packages and are left
+/// out.
 pub fn installed(target: &Target, opts: &Context) -> Result<Vec<Installed>, PackageError> {
+    if opts.accel != Some(crate::config::AccelMode::Off) {
+        let read =
+            super::rpmdb::installed(&target.root, "").map_err(|source| PackageError::Confined {
+                what: "read the rpmdb",
+                source,
+            })?;
+        match read {
+            Ok(all) => {
+                return Ok(all
+                    .into_iter()
+                    .filter(|p| p.name != "gpg-pubkey")
+                    .map(|p| Installed {
+                        evr: p.evr(),
+                        name: p.name,
+                        arch: p.arch,
+                    })
+                    .collect());
+            }
+            Err(why) => target.note(&format!(
+                "the root's rpm lists the installed packages: {why}"
+            )),
+        }
+    }
+    installed_by_rpm(target, opts)
+}
+
+/// Asks the root's rpm (under emulation) what is installed.
+fn installed_by_rpm(target: &Target, opts: &Context) -> Result<Vec<Installed>, PackageError> {
     let out = tempfile::tempfile().map_err(|source| PackageError::Log {
         path: std::env::temp_dir(),
         source,

@@ -4,6 +4,7 @@
 
 pub mod bootstrap;
 pub mod install;
+pub mod rpmdb;
 
 use crate::root::family::exec::Manager;
 
@@ -20,9 +21,17 @@ pub(crate) fn manager() -> Manager {
             ("HOME", "/root"),
         ]
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .to_vec(),
+        .into_iter()
+        .chain(source_date_epoch().map(|t| ("SOURCE_DATE_EPOCH".to_string(), t.to_string())))
+        .collect(),
         failed_package,
     }
+}
+
+/// brt's `SOURCE_DATE_EPOCH`, which the root's rpm gets too: it dates the
+/// rpmdb's install times (native or not) instead of the clock.
+pub(crate) fn source_date_epoch() -> Option<u32> {
+    std::env::var("SOURCE_DATE_EPOCH").ok()?.trim().parse().ok()
 }
 
 /// The package whose scriptlet brt's driver reports as failed
