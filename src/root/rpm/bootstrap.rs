@@ -555,6 +555,7 @@ impl Bootstrap for super::Rpm {
             )
         };
         drive("pre.sh", "rpm scriptlets (%pretrans, %pre)")?;
+        run.timer.lap("pre");
         if !unpacked.pending.is_empty() {
             let notes = give_owners(&staging.root(), unpacked.pending)?;
             let mut log = fs_err::OpenOptions::new()
