@@ -17,21 +17,18 @@
 //!    (it is not for 32-bit or big-endian roots).
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::io::{self, Read};
+use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use super::{Accel, CACHE_DIR, IN_SANDBOX, Indexes, Layer, Mode, Program};
+use super::layer::{self, LOCALE_DIR, Manifest, PROGRAM_DIRS, take_program};
+use super::{Accel, Indexes, Layer, Mode};
 use crate::arch::Arch;
 use crate::config::Config;
 use crate::fetch::{Fetcher, PackageCache};
 use crate::repo::apt::DebPackage;
 use crate::resolve::deb::{DebRequest, resolve};
-use crate::root::confined;
 use crate::root::deb::bootstrap::{Universe, fetch_metadata_for};
 use crate::root::family::Context;
 use crate::root::family::pipeline::fill_cache;
@@ -55,21 +52,6 @@ const COMPILER_PARTS: &[&str] = &["cc1", "cc1plus", "lto1", "liblto_plugin.so"];
 
 /// Changes when the way layers are made changes (part of their key).
 const LAYER_FORMAT: u32 = 3;
-
-/// Where programs may be, in a package's paths.
-const PROGRAM_DIRS: &[&str] = &["bin", "sbin", "usr/bin", "usr/sbin"];
-/// The root's locale data that native programs read (LANG=C.UTF-8).
-const LOCALE_DIR: &str = "usr/lib/locale/C.utf8";
-
-/// What the layer holds, written last when it is made.
-#[derive(Debug, Serialize, Deserialize)]
-struct Manifest {
-    /// Package, path as the package ships it (`/bin/sed`), file in the layer.
-    programs: Vec<(String, String, String)>,
-    packages: Vec<String>,
-    /// Path below [`LOCALE_DIR`] → SHA-256, from the host-arch libc.
-    locale: BTreeMap<String, String>,
-}
 
 /// The helpers for a root that has `installed` (name → version), in
 /// `root`; everything emulated, with the reason, when they cannot be had.
@@ -177,86 +159,19 @@ fn layer(
     fill_cache(fetcher, &cache, &downloads, opts)
         .map_err(|e| format!("the {} tools cannot be downloaded: {e}", host.deb))?;
     let chosen: Vec<&DebPackage> = chosen.iter().map(|&i| &universe.packages[i]).collect();
-    let manifest_dir = made(config, &chosen, &kinds, &cache, &opts.cachedir, host)?;
-    let manifest: Manifest = serde_json::from_slice(
-        &fs_err::read(manifest_dir.join("manifest.json")).map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| format!("the helper layer's manifest is unreadable: {e}"))?;
-    let (locale, paths) = in_root(root, &manifest)?;
-    if locale != manifest.locale {
-        return Err(format!(
-            "the root's C.UTF-8 locale data differ from {}'s (another word size or byte order), which native programs would misread",
-            host.deb
-        ));
-    }
-    let programs = manifest
-        .programs
-        .iter()
-        .zip(paths)
-        .filter_map(|((package, _, file), path)| {
-            Some(Program {
-                package: package.clone(),
-                path: path?,
-                file: manifest_dir.join(file),
-            })
-        })
-        .collect();
-    Ok((
-        Layer {
-            dir: manifest_dir,
-            programs,
-            packages: manifest.packages,
-        },
-        notes,
-    ))
-}
-
-/// The layer's dir for this package set, made if missing.
-fn made(
-    config: &Config,
-    chosen: &[&DebPackage],
-    kinds: &HashMap<String, Kind>,
-    cache: &PackageCache,
-    cachedir: &Path,
-    host: &Arch,
-) -> Result<PathBuf, String> {
-    let mut key = sha2::Sha256::new();
-    key.update(format!(
-        "{CACHE_DIR} {IN_SANDBOX} {LAYER_FORMAT} {}\n",
-        host.deb
-    ));
-    let mut sums: Vec<&str> = chosen.iter().map(|p| p.sha256.as_str()).collect();
-    sums.sort_unstable();
+    let mut key_sums: Vec<&str> = chosen.iter().map(|p| p.sha256.as_str()).collect();
+    key_sums.sort_unstable();
     let mut tool_list: Vec<(&String, &Kind)> = kinds.iter().collect();
     tool_list.sort_unstable();
     let keep = &config.accel.keep_emulated;
-    key.update(format!("{sums:?}\n{tool_list:?}\n{keep:?}\n"));
-    let key = hex::encode(key.finalize());
-    let dir = cachedir.join(CACHE_DIR).join(&key[..32]);
-    if dir.join("manifest.json").exists() {
-        return Ok(dir);
-    }
-    let which = Command::new("patchelf").arg("--version").output();
-    if !which.is_ok_and(|o| o.status.success()) {
-        return Err(
-            "`patchelf` is not installed on the host (apt-get install patchelf / dnf install patchelf)"
-                .into(),
-        );
-    }
-    let tmp = cachedir
-        .join(CACHE_DIR)
-        .join(format!(".{}.tmp-{}", &key[..32], std::process::id()));
-    let _ = fs_err::remove_dir_all(&tmp);
-    let result = make(chosen, kinds, keep, cache, &tmp, host)
-        .and_then(|()| fs_err::rename(&tmp, &dir).map_err(|e| e.to_string()));
-    if result.is_err() {
-        let _ = fs_err::remove_dir_all(&tmp);
-        // Another brt may have made it meanwhile.
-        if dir.join("manifest.json").exists() {
-            return Ok(dir);
-        }
-    }
-    result.map(|()| dir)
+    let key = format!(
+        "deb {LAYER_FORMAT} {}\n{key_sums:?}\n{tool_list:?}\n{keep:?}\n",
+        host.deb
+    );
+    let dir = layer::made(&key, &opts.cachedir, |dir| {
+        make(&chosen, &kinds, keep, &cache, dir, host)
+    })?;
+    Ok((layer::for_root(root, dir, host)?, notes))
 }
 
 /// Makes the layer in `dir` from the cached packages.
@@ -269,9 +184,6 @@ fn make(
     host: &Arch,
 ) -> Result<(), String> {
     let io_err = |what: &str, e: io::Error| format!("cannot make the helper layer ({what}): {e}");
-    for sub in ["lib", "bin"] {
-        fs_err::create_dir_all(dir.join(sub)).map_err(|e| io_err("create", e))?;
-    }
     let mut manifest = Manifest {
         programs: Vec::new(),
         packages: Vec::new(),
@@ -286,13 +198,7 @@ fn make(
         });
         read.map_err(|e| format!("cannot read `{} {}`: {e}", p.name, p.version))?;
     }
-    let lib_dir = format!("{IN_SANDBOX}/lib");
-    for (_, _, file) in &manifest.programs {
-        patch(&dir.join(file), &lib_dir)?;
-    }
-    let text = serde_json::to_vec_pretty(&manifest).expect("the manifest serializes");
-    let mut f = fs_err::File::create(dir.join("manifest.json")).map_err(|e| io_err("write", e))?;
-    f.write_all(&text).map_err(|e| io_err("write", e))
+    layer::seal(dir, &manifest)
 }
 
 /// Takes from one package's data what the layer needs.
@@ -326,20 +232,12 @@ fn take_files(
             .strip_prefix("lib/")
             .is_some_and(|t| t == triplet);
         if lib_parent {
-            let dest = dir.join("lib").join(name);
             if kind.is_file() {
-                write_file(&mut entry, &dest, mode)?;
+                layer::take_library(&mut entry, name, None, mode, triplet, dir)?;
             } else if kind.is_symlink() {
                 let target = entry.link_name()?.unwrap_or_default().into_owned();
-                // Links within the dir (`libz.so.1 -> libz.so.1.2.13`), or
-                // to it by absolute path, become links by name.
-                let t = target.to_string_lossy();
-                let base = t.rsplit('/').next().unwrap_or(&t);
-                let local = !t.contains('/') || t.contains(&format!("/{triplet}/"));
-                if local && !base.is_empty() && base != ".." {
-                    let _ = fs_err::remove_file(&dest);
-                    std::os::unix::fs::symlink(base, &dest)?;
-                }
+                let t = target.to_string_lossy().into_owned();
+                layer::take_library(&mut io::empty(), name, Some(&t), mode, triplet, dir)?;
             }
         } else if let Some(rel) = path.strip_prefix(&format!("{LOCALE_DIR}/")) {
             if kind.is_file() {
@@ -383,45 +281,6 @@ fn take_files(
     Ok(())
 }
 
-/// Copies a host-arch ELF file into the layer as the stand-in for
-/// `root_path`; anything else is skipped.
-fn take_program(
-    entry: &mut dyn Read,
-    package: &str,
-    root_path: &str,
-    host: &Arch,
-    dir: &Path,
-    manifest: &mut Manifest,
-) -> io::Result<()> {
-    let mut head = Vec::new();
-    entry.take(64).read_to_end(&mut head)?;
-    if head.len() < 20 || !head.starts_with(b"\x7fELF") || !host.matches_elf(&head) {
-        return Ok(());
-    }
-    let (parent, name) = root_path.rsplit_once('/').unwrap_or(("", root_path));
-    let file = format!(
-        "bin/{}/{name}",
-        parent.trim_start_matches('/').replace('/', "_")
-    );
-    let dest = dir.join(&file);
-    fs_err::create_dir_all(dest.parent().expect("bin/DIR/NAME has a parent"))?;
-    let mut out = fs_err::File::create(&dest)?;
-    out.write_all(&head)?;
-    io::copy(entry, &mut out)?;
-    out.set_permissions(std::fs::Permissions::from_mode(0o755))?;
-    manifest
-        .programs
-        .push((package.to_string(), root_path.to_string(), file));
-    Ok(())
-}
-
-fn write_file(from: &mut dyn Read, dest: &Path, mode: u32) -> io::Result<()> {
-    let _ = fs_err::remove_file(dest);
-    let mut out = fs_err::File::create(dest)?;
-    io::copy(from, &mut out)?;
-    out.set_permissions(std::fs::Permissions::from_mode(mode & 0o755))
-}
-
 /// A Debian architecture's multiarch triplet.
 fn multiarch(deb: &str) -> &'static str {
     match deb {
@@ -433,95 +292,6 @@ fn multiarch(deb: &str) -> &'static str {
         "armhf" => "arm-linux-gnueabihf",
         _ => "unknown-linux-gnu",
     }
-}
-
-/// Points a program at the layer's loader and libraries. A static program
-/// (no interpreter) is left as it is.
-fn patch(file: &Path, lib_dir: &str) -> Result<(), String> {
-    let out = Command::new("patchelf")
-        .arg("--print-interpreter")
-        .arg(file)
-        .output()
-        .map_err(|e| format!("cannot run `patchelf`: {e}"))?;
-    if !out.status.success() {
-        return Ok(());
-    }
-    let interp = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let loader = interp.rsplit('/').next().unwrap_or_default();
-    let out = Command::new("patchelf")
-        .arg("--set-interpreter")
-        .arg(format!("{lib_dir}/{loader}"))
-        .arg("--force-rpath")
-        .arg("--set-rpath")
-        .arg(lib_dir)
-        .arg(file)
-        .output()
-        .map_err(|e| format!("cannot run `patchelf`: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "`patchelf` failed on `{}`: {}",
-            file.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(())
-}
-
-/// Reads, confined to the root: the digests of its `C.UTF-8` locale files,
-/// and where each program of the manifest is (symlinks resolved inside the
-/// root), if it is a regular file there with the same name.
-#[allow(clippy::type_complexity)]
-fn in_root(
-    root: &Path,
-    manifest: &Manifest,
-) -> Result<(BTreeMap<String, String>, Vec<Option<PathBuf>>), String> {
-    let paths: Vec<String> = manifest.programs.iter().map(|p| p.1.clone()).collect();
-    let names: Vec<String> = manifest.locale.keys().cloned().collect();
-    let (child, mut pipe) = confined::spawn_writer(root, move |mut out| {
-        for name in &names {
-            let digest = fs_err::File::open(Path::new("/").join(LOCALE_DIR).join(name))
-                .and_then(|mut f| {
-                    let mut h = sha2::Sha256::new();
-                    io::copy(&mut f, &mut h)?;
-                    Ok(hex::encode(h.finalize()))
-                })
-                .unwrap_or_default();
-            writeln!(out, "L\t{name}\t{digest}")?;
-        }
-        for path in &paths {
-            let found = fs_err::canonicalize(path)
-                .ok()
-                .filter(|c| c.file_name() == Path::new(path).file_name())
-                .filter(|c| c.symlink_metadata().is_ok_and(|m| m.is_file()));
-            match found {
-                Some(c) => writeln!(out, "P\t{}", c.display())?,
-                None => writeln!(out, "P\t")?,
-            }
-        }
-        Ok(())
-    })
-    .map_err(|e| format!("cannot look into the root: {e}"))?;
-    let mut text = String::new();
-    let read = pipe.read_to_string(&mut text);
-    child
-        .wait()
-        .map_err(|e| format!("cannot look into the root: {e}"))?;
-    read.map_err(|e| format!("cannot look into the root: {e}"))?;
-    let mut locale = BTreeMap::new();
-    let mut found = Vec::new();
-    for line in text.lines() {
-        let mut parts = line.split('\t');
-        match (parts.next(), parts.next(), parts.next()) {
-            (Some("L"), Some(name), Some(digest)) => {
-                locale.insert(name.to_string(), digest.to_string());
-            }
-            (Some("P"), Some(p), None) => {
-                found.push((!p.is_empty()).then(|| PathBuf::from(p)));
-            }
-            _ => {}
-        }
-    }
-    Ok((locale, found))
 }
 
 /// The native cross toolchain for the root's compilers, where one exists

@@ -26,6 +26,8 @@
 //! one line, and the command runs emulated as before.
 
 pub mod deb;
+mod layer;
+pub mod rpm;
 
 use std::path::{Path, PathBuf};
 
@@ -213,6 +215,7 @@ pub fn unneeded(mode: Mode, emulated: bool) -> Option<Accel> {
 #[derive(Default)]
 pub struct Indexes {
     pub(crate) deb: Option<crate::root::deb::bootstrap::Universe>,
+    pub(crate) rpm: Option<crate::root::rpm::bootstrap::Universe>,
 }
 
 /// The helpers for `root` as it is now (its package database says what is
@@ -237,10 +240,17 @@ pub fn for_root(
             }
             Err(e) => Accel::emulated(mode, format!("cannot read the root's packages: {e}")),
         },
-        crate::config::Family::Rpm => Accel::emulated(
-            mode,
-            "native helpers are not built for RPM roots yet (their x86_64 packages would need relocating)",
-        ),
+        crate::config::Family::Rpm => match crate::root::rpm::rpmdb::installed(root, "") {
+            Ok(Ok(have)) => {
+                let have: Vec<_> = have
+                    .into_iter()
+                    .map(|p| (p.name.clone(), p.evr()))
+                    .collect();
+                rpm::prepare(config, mode, root, &have, opts, indexes)
+            }
+            Ok(Err(why)) => Accel::emulated(mode, format!("cannot read the root's rpmdb: {why}")),
+            Err(e) => Accel::emulated(mode, format!("cannot read the root's rpmdb: {e}")),
+        },
     }
 }
 

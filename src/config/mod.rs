@@ -42,6 +42,22 @@ pub fn load(spec: &str, dirs: &ConfigDirs) -> Result<Config, ConfigError> {
     resolve(&name, origin)
 }
 
+impl Config {
+    /// The same config with `${arch}` expanded for `arch` instead (the
+    /// host's: where the native helpers' packages are); its own `arch`
+    /// stays the root's.
+    pub fn with_arch_vars(&self, arch: &'static crate::arch::Arch) -> Result<Config, ConfigError> {
+        let Some(origin) = self.sources.last().cloned() else {
+            return Ok(self.clone());
+        };
+        let (mut table, sources) = merge::resolve(origin)?;
+        let mut vars = typed(&self.name, table.clone())?.vars(&self.name, &sources)?;
+        vars.arch = arch;
+        merge::expand_table(&mut table, &vars, &self.name)?;
+        typed(&self.name, table)?.into_config(&self.name, sources)
+    }
+}
+
 /// Does `-r SPEC` name a file rather than a config?
 pub fn is_path(spec: &str) -> bool {
     spec.contains('/') || spec.ends_with(".toml")

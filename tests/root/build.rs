@@ -297,14 +297,50 @@ fn rpm_builds_in_an_aarch64_root() {
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["exit_class"], "success");
     assert_eq!(summary["emulated"], true);
-    // RPM roots have no native helpers yet, and say so.
+    // The fixture's x86_64 tools at the root's versions ran natively...
     let accel = &summary["builds"][0]["accel"];
     assert_eq!(accel["mode"], "tools", "{accel}");
-    assert_eq!(accel["native"], serde_json::json!([]), "{accel}");
-    assert!(
-        accel["notes"][0].as_str().unwrap().contains("RPM roots"),
-        "{accel}"
-    );
+    let native: Vec<&str> = accel["native"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    for program in ["/usr/bin/sed", "/usr/bin/grep", "/usr/bin/cat"] {
+        assert!(native.contains(&program), "{program} not native: {accel}");
+    }
+    assert!(!native.iter().any(|p| p.ends_with("/uname")), "{accel}");
+    // ... and the package is the one an all-emulated build makes: the same
+    // files with the same digests, modes and sizes.
+    let off = brt.tmp.path().join("result-off");
+    let built = brt
+        .cmd()
+        .args(["-r", &r, "build", "--accel", "off", "--resultdir"])
+        .arg(&off)
+        .arg(&greet)
+        .output()
+        .unwrap();
+    assert_ok(&built, "build brt-greet --accel off");
+    let payload = "[%{FILENAMES} %{FILEDIGESTS} %{FILEMODES} %{FILESIZES}\\n]";
+    let rpms = |dir: &Path| -> Vec<String> {
+        let mut v: Vec<String> = fs_err::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".aarch64.rpm"))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(rpms(&off), rpms(&result));
+    for name in rpms(&off) {
+        assert_eq!(
+            rpm_query(&result.join(&name), payload),
+            rpm_query(&off.join(&name), payload),
+            "{name}"
+        );
+    }
+    // Nothing of the helpers is left in the ready root.
+    assert!(!root.join("dev/.brt-accel").exists());
     assert_eq!(summary["root"]["arch"], "aarch64");
     // What a rebuild record needs: the emulator, the package set's digest,
     // the input's and each output's SHA-256.

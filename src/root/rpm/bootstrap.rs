@@ -66,7 +66,18 @@ impl Universe {
         cachedir: &Path,
         refresh: bool,
     ) -> Result<Universe, PackageError> {
-        let arch = config.arch.rpm;
+        Universe::load_for(fetcher, config, cachedir, refresh, config.arch.rpm)
+    }
+
+    /// The packages of `arch` and `noarch` of the config's repositories (the
+    /// root's arch, or the host's for the native helpers).
+    pub(crate) fn load_for(
+        fetcher: &Fetcher,
+        config: &Config,
+        cachedir: &Path,
+        refresh: bool,
+        arch: &str,
+    ) -> Result<Universe, PackageError> {
         let keep = |a: &str| a == arch || a == "noarch";
         let mut indexes: Vec<RpmIndex> = Vec::new();
         for (i, repo) in config.repos.iter().enumerate() {
