@@ -35,9 +35,11 @@ use crate::version::rpm::Evr;
 /// Changes when the way layers are made changes (part of their key).
 const LAYER_FORMAT: u32 = 1;
 
-/// Packages that ship the C library's `C.utf8` locale data, whichever the
-/// root has (Fedora: `glibc`; a Debian-made tree: `libc-bin`).
-const LIBC: &[&str] = &["glibc", "libc-bin"];
+/// The C library's package, the first the root has: the one with the
+/// `C.utf8` locale data (Fedora: `glibc`; a Debian-made tree: `libc-bin`),
+/// else the library alone (a root without the locale data: native and
+/// emulated programs both find none).
+const LIBC: &[&str] = &["glibc", "libc-bin", "libc6"];
 
 /// The helpers for a root that has `installed` (name, `epoch:version-release`),
 /// in `root`; everything emulated, with the reason, when they cannot be had.
