@@ -82,6 +82,8 @@ pub enum Command {
     Build(BuildArgs),
     /// Build a source RPM from a spec file and a directory of its sources, in the root
     Buildsrpm(BuildsrpmArgs),
+    /// Rebuild many source packages in dependency order, several at once or on Slurm, into a local repository
+    Rebuild(RebuildArgs),
     /// Remove the root and its kept build roots (the result dir stays), or with --builds only the kept build roots
     Clean(CleanArgs),
     /// Empty brt's caches: all, packages, metadata, roots-cache, helpers, builds
@@ -202,8 +204,56 @@ pub struct BuildArgs {
     /// Later packages may build-depend on what earlier ones built (RPM roots)
     #[arg(long)]
     pub chain: bool,
+    /// Build dependencies may also come from the packages in DIR, and what
+    /// is built goes into DIR, whose rpm-md metadata is rewritten (RPM roots)
+    #[arg(long, value_name = "DIR")]
+    pub local_repo: Option<PathBuf>,
+    /// If the root is not ready, import it from this exported root instead
+    /// of bootstrapping it (cluster nodes of `rebuild --slurm`)
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub root_image: Option<PathBuf>,
     #[command(flatten)]
     pub common: BuildCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    /// Source packages, or `@FILE` for a file listing them one per line
+    #[arg(required = true, value_name = "PKG.src.rpm|PKG.dsc|@LIST")]
+    pub packages: Vec<String>,
+    /// Builds at once
+    #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// After a failure, go on with everything that does not depend on it
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Skip inputs already built from the same input into the same root
+    #[arg(long)]
+    pub resume: bool,
+    /// Build the members of a dependency cycle in the order given
+    #[arg(long)]
+    pub break_cycles: bool,
+    /// Where results, logs and the local repository go (default: BASEDIR/NAME/rebuild)
+    #[arg(long, value_name = "DIR")]
+    pub resultdir: Option<PathBuf>,
+    /// Write the build order and each build's command as JSON, and build nothing
+    #[arg(long)]
+    pub plan: bool,
+    /// Submit one Slurm job per input (sbatch, with the order as job dependencies)
+    #[arg(long)]
+    pub slurm: bool,
+    /// The Slurm partition
+    #[arg(long, value_name = "P", requires = "slurm")]
+    pub partition: Option<String>,
+    /// Print a report per input and the build order as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Skip the tests (`%check`; `DEB_BUILD_OPTIONS=nocheck` for Debian)
+    #[arg(long)]
+    pub nocheck: bool,
+    /// Native helpers for emulated roots: auto, tools or off
+    #[arg(long, value_name = "MODE", value_parser = parse_accel)]
+    pub accel: Option<AccelMode>,
 }
 
 #[derive(Debug, Args)]

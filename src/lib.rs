@@ -10,6 +10,7 @@ pub mod builder;
 pub mod config;
 pub mod error;
 pub mod fetch;
+pub mod rebuild;
 pub mod repo;
 pub mod resolve;
 pub mod root;

@@ -23,7 +23,23 @@ use brt::root::{Layout, confined};
 
 pub fn build(settings: &Settings, args: BuildArgs) -> Result<i32> {
     let inputs = args.packages.into_iter().map(Input::Package).collect();
-    run(settings, inputs, args.chain, args.common)
+    let more = More {
+        chain: args.chain,
+        local_repo: args.local_repo,
+        root_image: args.root_image,
+    };
+    run(settings, inputs, more, args.common)
+}
+
+/// What only `build` has.
+#[derive(Default)]
+struct More {
+    /// `--chain`.
+    chain: bool,
+    /// `--local-repo DIR`.
+    local_repo: Option<PathBuf>,
+    /// `--root-image FILE`.
+    root_image: Option<PathBuf>,
 }
 
 pub fn buildsrpm(settings: &Settings, args: BuildsrpmArgs) -> Result<i32> {
@@ -39,7 +55,7 @@ pub fn buildsrpm(settings: &Settings, args: BuildsrpmArgs) -> Result<i32> {
         spec: args.spec,
         sources: args.sources,
     };
-    run(settings, vec![input], false, args.common)
+    run(settings, vec![input], More::default(), args.common)
 }
 
 /// Removes the root and its kept build roots, or only build roots.
@@ -97,16 +113,31 @@ pub fn clean(settings: &Settings, args: CleanArgs) -> Result<i32> {
     Ok(exit::OK)
 }
 
-fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon) -> Result<i32> {
+fn run(settings: &Settings, inputs: Vec<Input>, more: More, common: BuildCommon) -> Result<i32> {
     let config = settings.config()?;
+    let chain = more.chain || more.local_repo.is_some();
     if chain && config.distro.family == Family::Deb {
         return Err(UsageError::Unsupported(format!(
-            "`--chain` works for RPM roots only, and root `{}` is of the Debian family",
+            "`--chain` and `--local-repo` work for RPM roots only, and root `{}` is of the Debian family",
             config.name
         ))
         .into());
     }
     let layout = Layout::new(&settings.basedir, &config.name);
+    if let Some(image) = &more.root_image
+        && layout.state() != brt::root::RootState::Ready
+    {
+        let code = super::import::run(
+            settings,
+            crate::cli::ImportArgs {
+                path: image.clone(),
+                replace: true,
+            },
+        )?;
+        if code != exit::OK {
+            return Ok(code);
+        }
+    }
     confined::catch_interrupts()?;
     // Before any thread: the overlays live in brt's own mount namespace.
     overlay::private_namespace()?;
@@ -139,7 +170,12 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
     let owner = build_user_ids_if_sudo();
 
     let mut reports: Vec<Report> = Vec::new();
-    let mut chained: Vec<PathBuf> = Vec::new();
+    let mut chained: Vec<PathBuf> = match &more.local_repo {
+        Some(dir) => brt::rebuild::repo::packages_in(dir).map_err(|e| {
+            anyhow::anyhow!("cannot read the local repository `{}`: {e}", dir.display())
+        })?,
+        None => Vec::new(),
+    };
     for input in &inputs {
         let dir = if inputs.len() > 1 {
             resultdir.join(stem(input.path()))
@@ -185,6 +221,12 @@ fn run(settings: &Settings, inputs: Vec<Input>, chain: bool, common: BuildCommon
         let report = builder::run(&layout, &config, input, &opts);
         view.suspend(|| tell(settings, &config, &report));
         let class = report.class();
+        if let (Some(dir), Class::Success) = (&more.local_repo, class) {
+            let built: Vec<PathBuf> = report.outputs.iter().map(|o| o.path.clone()).collect();
+            brt::rebuild::repo::publish(dir, &built).map_err(|e| {
+                anyhow::anyhow!("cannot add the packages to `{}`: {e}", dir.display())
+            })?;
+        }
         chained.extend(report.outputs.iter().map(|o| o.path.clone()));
         reports.push(report);
         if class == Class::Interrupted || (chain && class != Class::Success) {

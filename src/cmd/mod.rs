@@ -13,6 +13,7 @@ mod init;
 mod list;
 mod packages;
 mod progress;
+mod rebuild;
 mod scrub;
 mod shell;
 
@@ -127,6 +128,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Shell(args) => shell::run(&settings, args),
         Command::Build(args) => build::build(&settings, args),
         Command::Buildsrpm(args) => build::buildsrpm(&settings, args),
+        Command::Rebuild(args) => rebuild::run(&settings, args),
         Command::Clean(args) => build::clean(&settings, args),
         Command::Scrub(args) => scrub::run(&settings, args),
         Command::Copyin(args) => copy::copy_in(&settings, args),
