@@ -8,5 +8,6 @@ mod binfmt;
 mod build;
 mod init;
 mod initkit;
+mod rebuild;
 mod rpm_init;
 mod sandbox;
