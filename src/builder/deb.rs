@@ -68,12 +68,23 @@ pub(crate) fn build(b: &mut Build) -> Result<(), BuildError> {
     // the root as it is; the build with those of the root with them.
     let log = b.target.log.clone();
     b.target.helpers = b.helpers(&log);
+    let local = match &b.opts.local_repo {
+        Some(dir) => {
+            Some(
+                crate::rebuild::repo::deb_local(dir).map_err(|source| BuildError::Read {
+                    path: dir.join("Packages"),
+                    source,
+                })?,
+            )
+        }
+        None => None,
+    };
     install(
         &Deb,
         &b.target,
         b.config,
         Some(&relations),
-        (),
+        local,
         &b.opts.install,
     )
     .map_err(|source| BuildError::Dependencies {

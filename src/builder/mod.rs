@@ -61,6 +61,9 @@ pub struct BuildOptions<'a> {
     pub rpm: RpmFlags,
     /// Earlier results of this run form a local repository (`--chain`).
     pub chain: Vec<PathBuf>,
+    /// Debian roots: a local repository (`Packages` index) build
+    /// dependencies may also come from (`--local-repo`).
+    pub local_repo: Option<PathBuf>,
     /// Show `build.log` on stderr as it is written (`build -v`).
     pub live: bool,
 }
@@ -538,7 +541,7 @@ pub fn dry_run(
             let dsc = dsc::Dsc::read(input)?;
             let mut relations: Vec<String> = deb::IMPLICIT.iter().map(|s| s.to_string()).collect();
             relations.extend(dsc.relations(config.arch.deb));
-            install(&Deb, &target, config, Some(&relations), (), opts).map_err(deps(dsc.name))?
+            install(&Deb, &target, config, Some(&relations), None, opts).map_err(deps(dsc.name))?
         }
         Family::Rpm => {
             let srpm = srpm::SourceRpm::read(input)?;

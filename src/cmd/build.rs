@@ -115,10 +115,11 @@ pub fn clean(settings: &Settings, args: CleanArgs) -> Result<i32> {
 
 fn run(settings: &Settings, inputs: Vec<Input>, more: More, common: BuildCommon) -> Result<i32> {
     let config = settings.config()?;
-    let chain = more.chain || more.local_repo.is_some();
-    if chain && config.distro.family == Family::Deb {
+    let deb = config.distro.family == Family::Deb;
+    let chain = more.chain || (more.local_repo.is_some() && !deb);
+    if more.chain && deb {
         return Err(UsageError::Unsupported(format!(
-            "`--chain` and `--local-repo` work for RPM roots only, and root `{}` is of the Debian family",
+            "`--chain` works for RPM roots only, and root `{}` is of the Debian family (`--local-repo DIR` works for both)",
             config.name
         ))
         .into());
@@ -171,10 +172,10 @@ fn run(settings: &Settings, inputs: Vec<Input>, more: More, common: BuildCommon)
 
     let mut reports: Vec<Report> = Vec::new();
     let mut chained: Vec<PathBuf> = match &more.local_repo {
-        Some(dir) => brt::rebuild::repo::packages_in(dir).map_err(|e| {
+        Some(dir) if !deb => brt::rebuild::repo::packages_in(dir).map_err(|e| {
             anyhow::anyhow!("cannot read the local repository `{}`: {e}", dir.display())
         })?,
-        None => Vec::new(),
+        _ => Vec::new(),
     };
     for input in &inputs {
         let dir = if inputs.len() > 1 {
@@ -205,6 +206,7 @@ fn run(settings: &Settings, inputs: Vec<Input>, more: More, common: BuildCommon)
                 target: common.target.clone(),
             },
             chain: if chain { chained.clone() } else { Vec::new() },
+            local_repo: more.local_repo.clone().filter(|_| deb),
             live: settings.verbosity > 0,
         };
         view.suspend(|| {

@@ -21,9 +21,8 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::Digest;
 
-use super::{Settings, UsageError, exit};
+use super::{Settings, exit};
 use crate::cli::RebuildArgs;
-use brt::config::Family;
 use brt::rebuild::graph::Graph;
 use brt::rebuild::input::{self, Node};
 use brt::root::{Layout, StateFile, confined};
@@ -110,26 +109,13 @@ pub fn run(settings: &Settings, args: RebuildArgs) -> Result<i32> {
     if args.break_cycles {
         graph.break_cycles();
     }
-    if config.distro.family == Family::Deb
-        && let Some((b, a)) = graph
-            .deps
-            .iter()
-            .enumerate()
-            .find_map(|(b, d)| d.first().map(|&a| (b, a)))
-    {
-        return Err(UsageError::Unsupported(format!(
-            "`{}` build-depends on what `{}` makes: builds in Debian roots cannot use each other's packages yet (build them with separate rebuilds)",
-            names[b], names[a]
-        ))
-        .into());
-    }
     let out = args
         .resultdir
         .clone()
         .unwrap_or_else(|| layout.dir.join("rebuild"));
     let out = std::path::absolute(&out)?;
     let repo = out.join("repo");
-    let command = |i: usize| child_argv(settings, &args, &config.distro.family, &out, &nodes[i]);
+    let command = |i: usize| child_argv(settings, &args, &out, &nodes[i]);
     let depends_on = |i: usize| -> Vec<&str> { graph.deps[i].iter().map(|&a| names[a]).collect() };
     let order = graph.order();
     if args.plan {
@@ -187,10 +173,7 @@ pub fn run(settings: &Settings, args: RebuildArgs) -> Result<i32> {
     if args.resume {
         for (i, n) in nodes.iter().enumerate() {
             if let Some(record) = done_before(&entries[i].resultdir, n, &root_digest) {
-                let built = outputs(&record);
-                if config.distro.family == Family::Rpm {
-                    brt::rebuild::repo::publish(&repo, &built)?;
-                }
+                brt::rebuild::repo::publish(&repo, &outputs(&record))?;
                 entries[i].status = Status::Resumed;
                 entries[i].record = Some(record);
                 settings.info(format!(
@@ -285,13 +268,7 @@ fn result_dir(out: &Path, node: &Node) -> PathBuf {
 
 /// The `brt build` that builds `node` into its result dir and the local
 /// repository.
-fn child_argv(
-    settings: &Settings,
-    args: &RebuildArgs,
-    family: &Family,
-    out: &Path,
-    node: &Node,
-) -> Vec<String> {
+fn child_argv(settings: &Settings, args: &RebuildArgs, out: &Path, node: &Node) -> Vec<String> {
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "brt".into());
@@ -310,10 +287,8 @@ fn child_argv(
     }
     argv.extend(["build".into(), "--json".into(), "--resultdir".into()]);
     argv.push(result_dir(out, node).display().to_string());
-    if *family == Family::Rpm {
-        argv.push("--local-repo".into());
-        argv.push(out.join("repo").display().to_string());
-    }
+    argv.push("--local-repo".into());
+    argv.push(out.join("repo").display().to_string());
     if args.nocheck {
         argv.push("--nocheck".into());
     }

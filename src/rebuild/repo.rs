@@ -1,8 +1,13 @@
 //! The local repository a rebuild fills: the binary packages its builds
-//! made, with rpm-md metadata written natively (`repodata/repomd.xml` and
-//! a gzipped `primary.xml` that lists every file), usable afterwards as
-//! `[[repo]] baseurl = ["file:///…/repo/"]` with `gpgcheck = false` (the
-//! packages are unsigned builds of this host).
+//! made, with metadata written natively.
+//!
+//! - RPM: rpm-md (`repodata/repomd.xml` and a gzipped `primary.xml` that
+//!   lists every file), usable afterwards as `[[repo]] baseurl =
+//!   ["file:///…/repo/"]` with `gpgcheck = false` (the packages are
+//!   unsigned builds of this host).
+//! - Debian: a flat repository, `Packages` (each `.deb`'s control fields
+//!   with `Filename`, `Size`, `SHA256`) and an unsigned `Release`, which
+//!   apt takes as `deb [trusted=yes] file:/…/repo ./`.
 //!
 //! Writers hold `repo.lock` (several builds finish at once, also on other
 //! nodes of a cluster sharing the directory); a reader sees the previous
@@ -17,17 +22,18 @@ use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use rpm::{Dependency, DependencyFlags, PackageMetadata};
 use sha2::{Digest, Sha256};
 
-/// Adds `packages` (binary ones; a `.src.rpm` is skipped) to the repository
-/// in `dir` and rewrites its metadata, under its lock.
+/// Adds `packages` (binary ones: `.rpm` but not `.src.rpm`, `.deb`) to
+/// the repository in `dir` and rewrites its metadata, under its lock.
 pub fn publish(dir: &Path, packages: &[PathBuf]) -> io::Result<()> {
-    fs_err::create_dir_all(dir.join("repodata"))?;
+    fs_err::create_dir_all(dir)?;
     let lock = fs_err::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("repo.lock"))?;
     let _held = nix::fcntl::Flock::lock(lock.into_parts().0, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| io::Error::from(e))?;
-    for p in packages.iter().filter(|p| is_binary_rpm(p)) {
+    let wanted = |p: &&PathBuf| is_binary_rpm(p) || is_deb(p);
+    for p in packages.iter().filter(wanted) {
         let name = p
             .file_name()
             .ok_or_else(|| io::Error::other("no file name"))?;
@@ -35,7 +41,80 @@ pub fn publish(dir: &Path, packages: &[PathBuf]) -> io::Result<()> {
         fs_err::copy(p, &tmp)?;
         fs_err::rename(&tmp, dir.join(name))?;
     }
-    write_metadata(dir)
+    if packages.iter().any(|p| is_deb(p)) {
+        write_packages(dir)
+    } else {
+        fs_err::create_dir_all(dir.join("repodata"))?;
+        write_metadata(dir)
+    }
+}
+
+fn is_deb(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e == "deb")
+}
+
+/// The `.deb`s in `dir`, sorted.
+fn debs_in(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut debs: Vec<PathBuf> = fs_err::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            is_deb(p)
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    debs.sort();
+    Ok(debs)
+}
+
+/// Rewrites `Packages` and `Release` for every `.deb` in `dir`.
+fn write_packages(dir: &Path) -> io::Result<()> {
+    let mut text = String::new();
+    for deb in debs_in(dir)? {
+        let bytes = fs_err::read(&deb)?;
+        let (control, ()) =
+            crate::unpack::deb::read_deb(&bytes[..], |_, _| Ok::<(), io::Error>(()))
+                .map_err(|e| io::Error::other(format!("`{}`: {e}", deb.display())))?;
+        let fields = control
+            .files
+            .iter()
+            .find(|f| f.name == "control")
+            .map(|f| String::from_utf8_lossy(&f.data).into_owned())
+            .ok_or_else(|| io::Error::other(format!("`{}` has no control file", deb.display())))?;
+        let name = deb.file_name().unwrap_or_default().to_string_lossy();
+        text.push_str(fields.trim_end());
+        text.push_str(&format!(
+            "\nFilename: ./{name}\nSize: {}\nSHA256: {}\n\n",
+            bytes.len(),
+            hex::encode(Sha256::digest(&bytes))
+        ));
+    }
+    write_new(&dir.join("Packages"), text.as_bytes())?;
+    let release = format!(
+        "Origin: brt rebuild\nLabel: brt rebuild\nSHA256:\n {} {} Packages\n",
+        hex::encode(Sha256::digest(text.as_bytes())),
+        text.len()
+    );
+    write_new(&dir.join("Release"), release.as_bytes())
+}
+
+/// The local Debian repository in `dir` as an install takes it (empty if
+/// nothing was published there yet).
+pub fn deb_local(dir: &Path) -> io::Result<crate::root::deb::install::Local> {
+    let dir = std::path::absolute(dir)?;
+    let index = dir.join("Packages");
+    let packages = if index.exists() {
+        let text = fs_err::read_to_string(&index)?;
+        crate::repo::apt::parse_packages(&text, &index.display().to_string())
+            .map_err(io::Error::other)?
+    } else {
+        Vec::new()
+    };
+    Ok(crate::root::deb::install::Local {
+        url: format!("file://{}", dir.display()),
+        packages,
+    })
 }
 
 fn is_binary_rpm(p: &Path) -> bool {

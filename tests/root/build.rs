@@ -944,6 +944,100 @@ fn debian_hello_from_the_mirror() {
         "{}",
         stderr(&out)
     );
+
+    // rebuild in a Debian root: B build-depends on what A makes, which
+    // comes from the local repository (a `Packages` index brt writes).
+    let src = brt.tmp.path().join("deb-src");
+    let b = deb_source(
+        &src,
+        "brt-deb-b",
+        "brt-deb-a",
+        "test -f /usr/share/brt-deb-a/marker",
+    );
+    let a = deb_source(&src, "brt-deb-a", "", "true");
+    let rebuilt = brt.tmp.path().join("rebuilt");
+    let out = brt.run(&[
+        "-r",
+        r,
+        "rebuild",
+        "--jobs",
+        "2",
+        "--json",
+        "--resultdir",
+        rebuilt.to_str().unwrap(),
+        b.to_str().unwrap(),
+        a.to_str().unwrap(),
+    ]);
+    assert_ok(&out, "rebuild");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["order"],
+        serde_json::json!(["brt-deb-a_1.0", "brt-deb-b_1.0"])
+    );
+    let index = fs_err::read_to_string(rebuilt.join("repo/Packages")).unwrap();
+    for p in [
+        "Package: brt-deb-a",
+        "Package: brt-deb-b",
+        "Filename: ./brt-deb-b_1.0_all.deb",
+    ] {
+        assert!(index.contains(p), "{p}:\n{index}");
+    }
+}
+
+/// A native Debian source package made on the host (`dpkg-source -b`),
+/// without debhelper: its `binary` target runs `check`, then makes an
+/// `Architecture: all` package with a marker file.
+fn deb_source(dir: &Path, name: &str, build_depends: &str, check: &str) -> PathBuf {
+    let tree = dir.join(name);
+    fs_err::create_dir_all(tree.join("debian/source")).unwrap();
+    let bd = if build_depends.is_empty() {
+        String::new()
+    } else {
+        format!("Build-Depends: {build_depends}\n")
+    };
+    let files = [
+        ("debian/source/format", "3.0 (native)\n".to_string()),
+        (
+            "debian/control",
+            format!(
+                "Source: {name}\nSection: misc\nPriority: optional\nMaintainer: brt <brt@example.invalid>\n\
+                 {bd}Rules-Requires-Root: no\n\nPackage: {name}\nArchitecture: all\nDescription: rebuild test\n test\n"
+            ),
+        ),
+        (
+            "debian/changelog",
+            format!(
+                "{name} (1.0) unstable; urgency=medium\n\n  * Test.\n\n -- brt <brt@example.invalid>  Thu, 01 Jan 2026 00:00:00 +0000\n"
+            ),
+        ),
+        (
+            "debian/rules",
+            format!(
+                "#!/usr/bin/make -f\nbuild build-arch build-indep:\n\ttrue\n\
+                 binary binary-arch binary-indep:\n\t{check}\n\
+                 \tmkdir -p debian/tmp/DEBIAN debian/tmp/usr/share/{name}\n\
+                 \techo {name} > debian/tmp/usr/share/{name}/marker\n\
+                 \tdpkg-gencontrol -p{name}\n\tdpkg-deb --build debian/tmp ..\n\
+                 clean:\n\trm -rf debian/tmp debian/files\n"
+            ),
+        ),
+    ];
+    for (path, text) in files {
+        fs_err::write(tree.join(path), text).unwrap();
+    }
+    fs_err::set_permissions(
+        tree.join("debian/rules"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let out = Command::new("dpkg-source")
+        .arg("-b")
+        .arg(name)
+        .current_dir(dir)
+        .output()
+        .expect("dpkg-source (scripts/install-deps installs dpkg-dev)");
+    assert!(out.status.success(), "{}", stderr(&out));
+    dir.join(format!("{name}_1.0.dsc"))
 }
 
 /// A small native Debian source package with C and C++ code, made with the

@@ -53,6 +53,14 @@ impl Universe {
         u
     }
 
+    /// Adds packages from `url` (a local repository: `file://DIR`).
+    pub(crate) fn add(&mut self, url: String, packages: Vec<DebPackage>) {
+        self.urls.push(url);
+        let base = self.urls.len() - 1;
+        self.base.extend(std::iter::repeat_n(base, packages.len()));
+        self.packages.extend(packages);
+    }
+
     /// `packages[i]` as a transaction step (`names`: the repositories'
     /// names, in order; nothing to download when the cache has it).
     pub(crate) fn step(

@@ -187,7 +187,8 @@ fn resolve_install(
 }
 
 impl Install for super::Deb {
-    type Extra = ();
+    /// Packages from a local repository (`build --local-repo`).
+    type Extra = Option<Local>;
     /// The indexes, for apt's lists after `update`.
     type Plan = Vec<AptIndex>;
     type Installed = Installed;
@@ -203,13 +204,16 @@ impl Install for super::Deb {
         have: Vec<Installed>,
         config: &Config,
         packages: Option<&[String]>,
-        _: (),
+        local: Option<Local>,
         fetcher: &Fetcher,
         cx: &Context,
     ) -> Result<InstallPlan<Vec<AptIndex>>, PackageError> {
         let update = packages.is_none();
         let mut indexes = fetch_metadata(fetcher, config, &cx.cachedir, update)?;
-        let universe = Universe::new(&mut indexes);
+        let mut universe = Universe::new(&mut indexes);
+        if let Some(local) = local {
+            universe.add(local.url, local.packages);
+        }
         let (chosen, remove) = resolve_install(&universe.packages, config, &have, packages)?;
         let all = &universe.packages;
         let mut changes = Changes::default();
@@ -305,4 +309,12 @@ impl Install for super::Deb {
             &layout.result_dir().join("root.log"),
         )
     }
+}
+
+/// A local repository's packages: a `Packages` index in a directory (what
+/// earlier builds of a `rebuild` made); `url` is `file://DIR`.
+#[derive(Debug, Clone)]
+pub struct Local {
+    pub url: String,
+    pub packages: Vec<crate::repo::apt::DebPackage>,
 }
