@@ -30,22 +30,12 @@ pub struct GlobalArgs {
         value_name = "NAME|PATH.toml"
     )]
     pub root: Option<String>,
-    /// Where roots live
-    #[arg(
-        long,
-        global = true,
-        env = "BRT_BASEDIR",
-        default_value = "/var/lib/brt"
-    )]
-    pub basedir: PathBuf,
-    /// Where downloaded packages and metadata are cached
-    #[arg(
-        long,
-        global = true,
-        env = "BRT_CACHEDIR",
-        default_value = "/var/cache/brt"
-    )]
-    pub cachedir: PathBuf,
+    /// Where roots live (default: /var/lib/brt as root, ~/.local/share/brt otherwise)
+    #[arg(long, global = true, env = "BRT_BASEDIR")]
+    pub basedir: Option<PathBuf>,
+    /// Where downloaded packages and metadata are cached (default: /var/cache/brt as root, ~/.cache/brt otherwise)
+    #[arg(long, global = true, env = "BRT_CACHEDIR")]
+    pub cachedir: Option<PathBuf>,
     /// More output (repeat for more)
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,

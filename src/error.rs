@@ -51,6 +51,7 @@ pub fn explain<'a>(err: &'a (dyn Error + 'static)) -> Option<&'a dyn Explain> {
         crate::repo::rpmmd::metadata::MetadataError,
         crate::fetch::FetchError,
         crate::builder::BuildError,
+        crate::rootless::RootlessError,
     );
     None
 }

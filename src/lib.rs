@@ -14,6 +14,7 @@ pub mod rebuild;
 pub mod repo;
 pub mod resolve;
 pub mod root;
+pub mod rootless;
 pub mod sandbox;
 pub mod unpack;
 pub mod version;

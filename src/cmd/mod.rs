@@ -52,6 +52,20 @@ pub mod exit {
     pub const INTERRUPTED: i32 = 130;
 }
 
+/// Whether `command` works on roots (rootless: in brt's user namespace);
+/// the others only read configs or the host.
+fn needs_root(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::List(_)
+            | Command::Config(_)
+            | Command::Binfmt(_)
+            | Command::Completions(_)
+            | Command::Manpages(_)
+            | Command::Indicator
+    )
+}
+
 /// A command line that parses but cannot work.
 #[derive(Debug, thiserror::Error)]
 pub enum UsageError {
@@ -85,10 +99,19 @@ impl Settings {
     fn new(g: GlobalArgs) -> Settings {
         use std::io::IsTerminal;
         let verbosity = if g.quiet { -1 } else { g.verbose as i8 };
+        // Rootless (the user's own dirs) unless brt runs as root on the host.
+        let (base, cache) = if nix::unistd::Uid::current().is_root() && !brt::rootless::active() {
+            (
+                PathBuf::from("/var/lib/brt"),
+                PathBuf::from("/var/cache/brt"),
+            )
+        } else {
+            brt::rootless::user_dirs()
+        };
         Settings {
             root: g.root,
-            basedir: g.basedir,
-            cachedir: g.cachedir,
+            basedir: g.basedir.unwrap_or(base),
+            cachedir: g.cachedir.unwrap_or(cache),
             offline: g.offline,
             verbosity,
             progress: !g.no_progress && !g.quiet && std::io::stderr().is_terminal(),
@@ -116,6 +139,10 @@ impl Settings {
 }
 
 pub fn run(cli: Cli) -> Result<i32> {
+    // A user who is not root works in a user namespace of its own.
+    if !nix::unistd::Uid::effective().is_root() && needs_root(&cli.command) {
+        brt::rootless::enter()?;
+    }
     let settings = Settings::new(cli.global);
     match cli.command {
         Command::List(args) => list::run(&settings, args),

@@ -189,12 +189,17 @@ impl BuildRoot {
                 });
             }
         }
-        let data = format!(
+        let mut data = format!(
             "lowerdir={},upperdir={},workdir={}",
             lower.display(),
             upper.display(),
             work.display()
         );
+        // In brt's user namespace (rootless) overlayfs may not use the
+        // `trusted.` xattrs; it keeps its own in `user.`.
+        if crate::rootless::active() {
+            data.push_str(",userxattr");
+        }
         mount(
             Some("brt-build"),
             &merged,

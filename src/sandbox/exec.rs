@@ -36,6 +36,21 @@ pub fn execute(
     // same source need two clones.
     let mut trees: HashMap<usize, (OwnedFd, bool)> = HashMap::new();
     for (i, step) in steps.iter().enumerate() {
+        if let Step::Detached { fstype } = step {
+            use super::sys::{
+                MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
+            };
+            let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+            if *fstype == "sysfs" {
+                attrs |= MOUNT_ATTR_RDONLY;
+            }
+            let tree = sys.new_tree(fstype, attrs).map_err(|errno| StepError {
+                step: format!("make a {fstype} mount"),
+                errno,
+            })?;
+            trees.insert(i, (tree, true));
+            continue;
+        }
         let Step::Bind { source, .. } = step else {
             continue;
         };
@@ -71,6 +86,7 @@ fn describe(step: &Step) -> String {
         Step::PivotRoot(p) => format!("pivot_root into `{}`", p.display()),
         Step::Proc => "mount proc on `/proc`".into(),
         Step::SysReadOnly => "mount sysfs on `/sys`".into(),
+        Step::Detached { fstype } => format!("attach {fstype} on `{}`", detached_target(fstype)),
         Step::Tmpfs { path, .. } => format!("mount tmpfs on `{}`", path.display()),
         Step::Mknod { path, .. } => format!("create device `{}`", path.display()),
         Step::Symlink { link, .. } => format!("create symlink `{}`", link.display()),
@@ -169,8 +185,19 @@ fn run_step(sys: &mut dyn Sys, step: &Step, tree: Option<&(OwnedFd, bool)>) -> n
             }
             Ok(())
         }
+        Step::Detached { fstype } => {
+            let (tree, _) = tree.ok_or(nix::Error::EBADF)?;
+            let target = Path::new(detached_target(fstype));
+            sys.mkdir_all(target)?;
+            sys.attach_tree(tree, target)
+        }
         Step::LoopbackUp => sys.loopback_up(),
     }
+}
+
+/// Where a [`Step::Detached`] mount goes.
+fn detached_target(fstype: &str) -> &'static str {
+    if fstype == "proc" { "/proc" } else { "/sys" }
 }
 
 #[cfg(test)]
@@ -233,6 +260,14 @@ mod tests {
         fn attach_tree(&mut self, _: &OwnedFd, target: &Path) -> nix::Result<()> {
             self.calls.push(format!("attach {}", target.display()));
             Ok(())
+        }
+        fn new_tree(&mut self, fstype: &str, _: u64) -> nix::Result<OwnedFd> {
+            self.calls.push(format!("new {fstype}"));
+            Ok(fs_err::File::open("/dev/null")
+                .unwrap()
+                .into_parts()
+                .0
+                .into())
         }
         fn loopback_up(&mut self) -> nix::Result<()> {
             self.calls.push("lo up".into());

@@ -78,6 +78,10 @@ pub struct Spec {
     /// Make `fsync` and its kin succeed without syncing (init, install,
     /// builds: what they write is thrown away if they fail).
     pub nosync: bool,
+    /// brt runs in its own user namespace: device nodes are the host's,
+    /// bound (a user namespace may not make them), and so is `/sys` when
+    /// the network namespace is the host's.
+    pub rootless: bool,
 }
 
 impl Spec {
@@ -95,6 +99,7 @@ impl Spec {
             pty: false,
             output: None,
             nosync: false,
+            rootless: crate::rootless::active(),
         }
     }
 }

@@ -78,6 +78,12 @@ pub enum Step {
     Proc,
     /// sysfs, read-only (a fresh one when the network namespace is new).
     SysReadOnly,
+    /// Rootless: a proc (`sys`: a read-only sysfs) made as a detached mount
+    /// before the pivot, attached after it (a user namespace may mount
+    /// them only while the host's are visible).
+    Detached {
+        fstype: &'static str,
+    },
     /// tmpfs at `path` with `mode`, `nosuid`, plus `nodev` when `nodev`.
     Tmpfs {
         path: PathBuf,
@@ -110,18 +116,37 @@ pub fn plan(spec: &Spec) -> Vec<Step> {
         Step::MakeRootPrivate,
         Step::BindRootOntoItself(spec.root.clone()),
         Step::PivotRoot(spec.root.clone()),
-        Step::Proc,
-        Step::SysReadOnly,
-        Step::Tmpfs {
-            path: "/dev".into(),
-            mode: 0o755,
-            nodev: false,
-        },
     ];
+    if !spec.rootless {
+        steps.extend([Step::Proc, Step::SysReadOnly]);
+    } else {
+        steps.push(Step::Detached { fstype: "proc" });
+        if spec.network {
+            // The host's network namespace: its sysfs, read-only.
+            steps.push(Step::Bind {
+                source: Source::Host("/sys".into()),
+                target: "/sys".into(),
+                readonly: true,
+            });
+        } else {
+            steps.push(Step::Detached { fstype: "sysfs" });
+        }
+    }
+    steps.push(Step::Tmpfs {
+        path: "/dev".into(),
+        mode: 0o755,
+        nodev: false,
+    });
     for dev in DEVICES {
-        steps.push(Step::Mknod {
-            path: Path::new("/dev").join(dev.name),
-            dev: *dev,
+        let path = Path::new("/dev").join(dev.name);
+        steps.push(if spec.rootless {
+            Step::Bind {
+                source: Source::Host(path.clone()),
+                target: path,
+                readonly: false,
+            }
+        } else {
+            Step::Mknod { path, dev: *dev }
         });
     }
     for (target, link) in [

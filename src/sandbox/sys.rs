@@ -32,8 +32,19 @@ pub trait Sys {
     fn clone_tree(&mut self, path: &Path) -> nix::Result<(OwnedFd, bool)>;
     /// Attach a detached tree at `target` (move_mount(2)).
     fn attach_tree(&mut self, tree: &OwnedFd, target: &Path) -> nix::Result<()>;
+    /// A new detached mount of `fstype` (fsopen, fsconfig, fsmount) with
+    /// `MOUNT_ATTR_*` flags: made while the host's mounts of that type
+    /// are still visible, as the kernel requires of proc and sysfs in a
+    /// user namespace.
+    fn new_tree(&mut self, fstype: &str, attrs: u64) -> nix::Result<OwnedFd>;
     fn loopback_up(&mut self) -> nix::Result<()>;
 }
+
+/// `MOUNT_ATTR_*` of mount_setattr(2)/fsmount(2).
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
 
 const OPEN_TREE_CLONE: libc::c_uint = 1;
 const AT_RECURSIVE: libc::c_uint = 0x8000;
@@ -135,6 +146,42 @@ impl Sys for RealSys {
             return Err(nix::Error::last());
         }
         Ok(())
+    }
+
+    fn new_tree(&mut self, fstype: &str, attrs: u64) -> nix::Result<OwnedFd> {
+        const FSOPEN_CLOEXEC: libc::c_uint = 1;
+        const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+        const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+        let name = std::ffi::CString::new(fstype).map_err(|_| nix::Error::EINVAL)?;
+        // SAFETY: fsopen reads the NUL-terminated name we own; returns a
+        // new fd or -1.
+        let fs = unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), FSOPEN_CLOEXEC) };
+        if fs < 0 {
+            return Err(nix::Error::last());
+        }
+        // SAFETY: the kernel just returned this fd and nothing else owns it.
+        let fs = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fs as RawFd) };
+        // SAFETY: CMD_CREATE takes no key or value (NULL, 0).
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                FSCONFIG_CMD_CREATE,
+                std::ptr::null::<libc::c_char>(),
+                std::ptr::null::<libc::c_void>(),
+                0,
+            )
+        };
+        if r < 0 {
+            return Err(nix::Error::last());
+        }
+        // SAFETY: fsmount takes the configured context fd and flags.
+        let m = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) };
+        if m < 0 {
+            return Err(nix::Error::last());
+        }
+        // SAFETY: as above, a new fd of ours.
+        Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(m as RawFd) })
     }
 
     fn loopback_up(&mut self) -> nix::Result<()> {

@@ -316,6 +316,11 @@ impl Cluster {
         for d in ["state", "spool", "run", "munge"] {
             fs_err::create_dir_all(dir.join(d)).unwrap();
         }
+        // munged runs as user munge and must reach its dir.
+        for d in [dir, dir.parent().unwrap()] {
+            use std::os::unix::fs::PermissionsExt;
+            fs_err::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         let status = Command::new("chown")
             .args(["-R", "munge:munge"])
             .arg(dir.join("munge"))
