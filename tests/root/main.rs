@@ -9,5 +9,6 @@ mod build;
 mod init;
 mod initkit;
 mod rebuild;
+mod rootless;
 mod rpm_init;
 mod sandbox;
