@@ -65,6 +65,10 @@ pub enum BinfmtError {
     NotMounted { arch: &'static str },
     #[error("{arch} binaries cannot run on this host: no enabled binfmt_misc entry matches them")]
     NoEntry { arch: &'static str },
+    #[error(
+        "{arch} binaries cannot run here: this kernel ({kernel}) has no binfmt_misc of a user namespace's own (Linux 6.7 or later), and the host has no entry for {arch}"
+    )]
+    NoNamespaceInstance { arch: &'static str, kernel: String },
     #[error("installing `{package}` with `{command}` failed")]
     Install {
         package: String,
@@ -98,6 +102,9 @@ impl Explain for BinfmtError {
             BinfmtError::NotMounted { .. } | BinfmtError::NoEntry { .. } => {
                 Some("run `brt binfmt ensure` as root".into())
             }
+            BinfmtError::NoNamespaceInstance { arch, .. } => Some(format!(
+                "on the host, once: `sudo brt binfmt ensure {arch}` (an entry with flag F, which rootless brt then uses), or a kernel ≥ 6.7"
+            )),
             BinfmtError::Write { .. } | BinfmtError::Install { .. } => {
                 Some("binfmt_misc registration needs root".into())
             }

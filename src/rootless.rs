@@ -28,6 +28,12 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Uid, User, fork, pipe};
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
+static OWN_BINFMT: AtomicBool = AtomicBool::new(false);
+
+/// Whether brt's namespace has a binfmt_misc instance of its own.
+pub fn own_binfmt() -> bool {
+    OWN_BINFMT.load(Ordering::Relaxed)
+}
 
 /// Whether brt runs in its own user namespace (rootless).
 pub fn active() -> bool {
@@ -262,13 +268,14 @@ fn become_root() -> Result<(), RootlessError> {
     .map_err(RootlessError::Setup)?;
     // Best effort: before Linux 6.7 there is no binfmt_misc per user
     // namespace, and the host's entries (with `F`) are what runs.
-    let _ = nix::mount::mount(
+    let own = nix::mount::mount(
         Some("binfmt_misc"),
         crate::binfmt::DEFAULT_DIR,
         Some("binfmt_misc"),
         nix::mount::MsFlags::empty(),
         None::<&str>,
     );
+    OWN_BINFMT.store(own.is_ok(), Ordering::Relaxed);
     Ok(())
 }
 

@@ -85,6 +85,18 @@ pub fn emulation_support(config: &Config) -> Result<(Vec<PathBuf>, Support)> {
         // as such. Only when nothing runs the arch does brt register qemu,
         // which also proves it with a test binary.
         s @ (Support::Native | Support::Emulated { .. }) => s,
+        // Rootless on a kernel without binfmt_misc per user namespace: only
+        // the host's entries could run it, and there is none.
+        Support::Unavailable { .. } if brt::rootless::active() && !brt::rootless::own_binfmt() => {
+            let kernel = nix::sys::utsname::uname()
+                .map(|u| u.release().to_string_lossy().into_owned())
+                .unwrap_or_default();
+            return Err(brt::binfmt::BinfmtError::NoNamespaceInstance {
+                arch: config.arch.rpm,
+                kernel,
+            }
+            .into());
+        }
         Support::Unavailable { .. } => {
             host.ensure(config.arch, false)?;
             host.support(config.arch)?
