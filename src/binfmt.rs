@@ -757,9 +757,19 @@ impl Host {
             self.binfmt.remove(&entry.name)?;
         }
         self.binfmt.register(&entry)?;
+        // Rootless, the entry is registered anew in each command's own
+        // binfmt_misc: the same entry with the same emulator is proven once.
+        let proven = proof_marker(&entry);
+        if proven.as_ref().is_some_and(|m| m.exists()) {
+            return Ok(Ensured::Registered(entry));
+        }
         if let Err(e) = self.probe(target) {
             let _ = self.binfmt.remove(&entry.name);
             return Err(e);
+        }
+        if let Some(m) = proven {
+            let _ = m.parent().map(fs_err::create_dir_all);
+            let _ = fs_err::write(&m, entry.register_line());
         }
         Ok(Ensured::Registered(entry))
     }
@@ -793,6 +803,35 @@ pub fn brt_entry(arch: &Arch, qemu: &Path) -> Entry {
             mask: arch.mask.to_vec(),
         },
     }
+}
+
+/// Rootless only: where a proof of `entry` is kept, by its registration
+/// line, its emulator's identity (device, inode, size, mtime) and the
+/// kernel release (`~/.cache/brt/binfmt-proven/KEY`). Root mode proves an
+/// entry once, when it registers it on the host.
+fn proof_marker(entry: &Entry) -> Option<PathBuf> {
+    use sha2::Digest;
+    use std::os::unix::fs::MetadataExt;
+    if !crate::rootless::active() {
+        return None;
+    }
+    let md = fs_err::metadata(&entry.interpreter).ok()?;
+    let kernel = nix::sys::utsname::uname().ok()?;
+    let key = format!(
+        "{}\n{} {} {} {}\n{}",
+        entry.register_line(),
+        md.dev(),
+        md.ino(),
+        md.size(),
+        md.mtime(),
+        kernel.release().to_string_lossy()
+    );
+    let (_, cache) = crate::rootless::user_dirs();
+    Some(
+        cache
+            .join("binfmt-proven")
+            .join(&hex::encode(sha2::Sha256::digest(key))[..32]),
+    )
 }
 
 /// What `ensure` did.
