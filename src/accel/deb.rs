@@ -20,7 +20,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
 use std::path::Path;
 
-use sha2::Digest;
 
 use super::layer::{self, LOCALE_DIR, Manifest, PROGRAM_DIRS, take_program};
 use super::{Accel, Indexes, Layer, Mode};
@@ -241,11 +240,7 @@ fn take_files(
             }
         } else if let Some(rel) = path.strip_prefix(&format!("{LOCALE_DIR}/")) {
             if kind.is_file() {
-                let mut h = sha2::Sha256::new();
-                io::copy(&mut entry, &mut h)?;
-                manifest
-                    .locale
-                    .insert(rel.to_string(), hex::encode(h.finalize()));
+                layer::take_locale(&mut entry, rel, manifest)?;
             }
         } else if let Some(Kind::Compiler { triplet, major }) = tool {
             // The cross compiler's own programs, where the root's native

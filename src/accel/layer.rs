@@ -85,6 +85,21 @@ pub(super) fn seal(dir: &Path, manifest: &Manifest) -> Result<(), String> {
     f.write_all(&text).map_err(io_err)
 }
 
+/// Records the digest of a file of the host-arch locale data (`rel`: its
+/// path below [`LOCALE_DIR`]), to compare with the root's.
+pub(super) fn take_locale(
+    entry: &mut dyn Read,
+    rel: &str,
+    manifest: &mut Manifest,
+) -> io::Result<()> {
+    let mut h = sha2::Sha256::new();
+    io::copy(entry, &mut h)?;
+    manifest
+        .locale
+        .insert(rel.to_string(), hex::encode(h.finalize()));
+    Ok(())
+}
+
 /// A library of the host arch, or a link to one by name, into `lib/` of
 /// the layer (a link that names itself, or one over a file already there,
 /// is skipped).

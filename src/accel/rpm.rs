@@ -249,12 +249,7 @@ fn take_files(
             }
         } else if let Some(rel) = path.strip_prefix(&format!("{LOCALE_DIR}/")) {
             if regular {
-                use sha2::Digest;
-                let mut h = sha2::Sha256::new();
-                io::copy(&mut entry, &mut h)?;
-                manifest
-                    .locale
-                    .insert(rel.to_string(), hex::encode(h.finalize()));
+                layer::take_locale(&mut entry, rel, manifest)?;
             }
         } else if tool
             && PROGRAM_DIRS.contains(&parent)

@@ -77,7 +77,8 @@ pub enum Op {
 }
 
 impl Op {
-    fn parse(word: &str) -> Option<Op> {
+    /// The operator spelled `word` (`and`, `or`, …).
+    pub(crate) fn parse(word: &str) -> Option<Op> {
         Some(match word {
             "and" => Op::And,
             "or" => Op::Or,

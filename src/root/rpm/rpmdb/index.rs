@@ -2,6 +2,7 @@
 //! header gives them (`tag2index`, docs/research/rpmdb-sqlite.md §2).
 
 use super::header::{Header, STRING_ARRAY, tag};
+use crate::resolve::rpm::Op;
 
 /// One index table: its name, the tag it indexes, whether its keys are
 /// text (else blobs) and whether the tag is an array (an index on `hnum`).
@@ -178,18 +179,6 @@ struct Rich<'a> {
     marks: Vec<usize>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Single,
-    And,
-    Or,
-    If,
-    Unless,
-    Else,
-    With,
-    Without,
-}
-
 impl Rich<'_> {
     fn peek(&self) -> u8 {
         self.s.get(self.at).copied().unwrap_or(0)
@@ -262,16 +251,7 @@ impl Rich<'_> {
         while self.peek() != 0 && !self.peek().is_ascii_whitespace() && self.peek() != b')' {
             self.at += 1;
         }
-        Some(match &self.s[start..self.at] {
-            b"and" => Op::And,
-            b"or" => Op::Or,
-            b"if" => Op::If,
-            b"unless" => Op::Unless,
-            b"else" => Op::Else,
-            b"with" => Op::With,
-            b"without" => Op::Without,
-            _ => return None,
-        })
+        Op::parse(std::str::from_utf8(&self.s[start..self.at]).ok()?)
     }
 
     /// One parenthesised expression; whether it may not appear under
@@ -283,8 +263,8 @@ impl Rich<'_> {
             return None;
         }
         self.at += 1;
-        let mut op = Op::Single;
-        let mut first = Op::Single;
+        let mut op: Option<Op> = None;
+        let mut first: Option<Op> = None;
         let mut chain: Option<Op> = None;
         let mut no_with = false;
         loop {
@@ -303,19 +283,18 @@ impl Rich<'_> {
                 b')' => break,
                 _ => {}
             }
-            op = self.op()?;
-            if first == Op::Single {
-                first = op;
-            }
-            if op == Op::Else && matches!(chain, Some(Op::If | Op::Unless)) {
+            let this = self.op()?;
+            op = Some(this);
+            first = first.or(op);
+            if this == Op::Else && matches!(chain, Some(Op::If | Op::Unless)) {
                 chain = None;
             }
             if let Some(c) = chain
-                && (c != op || !matches!(op, Op::And | Op::Or | Op::With))
+                && (c != this || !matches!(this, Op::And | Op::Or | Op::With))
             {
                 return None;
             }
-            match op {
+            match this {
                 Op::If | Op::Unless => {
                     self.marks[level] = self.names.len();
                     self.neg = !self.neg;
@@ -335,17 +314,17 @@ impl Rich<'_> {
                 }
                 _ => {}
             }
-            chain = Some(op);
+            chain = Some(this);
         }
-        if matches!(first, Op::With | Op::Without) && no_with {
+        if matches!(first, Some(Op::With | Op::Without)) && no_with {
             return None;
         }
         self.at += 1;
         self.marks.pop();
-        if matches!(op, Op::If | Op::Unless) {
+        if matches!(op, Some(Op::If | Op::Unless)) {
             self.neg = !self.neg;
         }
-        Some(no_with || !matches!(op, Op::Single | Op::With | Op::Without | Op::Or))
+        Some(no_with || !matches!(op, None | Some(Op::With | Op::Without | Op::Or)))
     }
 }
 

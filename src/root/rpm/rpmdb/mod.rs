@@ -53,18 +53,7 @@ impl Location {
     /// database. Confined to `root`.
     pub fn find(root: &Path, arch: &str) -> Result<Result<Location, String>, ConfinedError> {
         let arch = arch.to_string();
-        let (child, mut pipe) = confined::spawn_writer(root, move |out| {
-            let found = Location::here(&arch);
-            serde_json::to_writer(out, &found)?;
-            Ok(())
-        })?;
-        let mut text = String::new();
-        let read = pipe.read_to_string(&mut text);
-        child.wait()?;
-        Ok(read
-            .map_err(|e| e.to_string())
-            .and_then(|_| serde_json::from_str(&text).map_err(|e| e.to_string()))
-            .and_then(|found| found))
+        in_root(root, move || Location::here(&arch))
     }
 
     /// [`Location::find`] from inside the root.
@@ -302,10 +291,21 @@ impl Nevra {
 /// says why the database cannot be read natively.
 pub fn installed(root: &Path, arch: &str) -> Result<Result<Vec<Nevra>, String>, ConfinedError> {
     let arch = arch.to_string();
+    in_root(root, move || {
+        Location::here(&arch)
+            .and_then(|l| read_here_at(Path::new("/"), &l).map_err(|e| e.to_string()))
+    })
+}
+
+/// What `f` finds, run in a process confined to `root` (its answer comes
+/// back as JSON); `Ok(Err)` says why it found nothing usable.
+fn in_root<T, F>(root: &Path, f: F) -> Result<Result<T, String>, ConfinedError>
+where
+    T: Serialize + serde::de::DeserializeOwned,
+    F: FnOnce() -> Result<T, String>,
+{
     let (child, mut pipe) = confined::spawn_writer(root, move |mut out| {
-        let found = Location::here(&arch)
-            .and_then(|l| read_here_at(Path::new("/"), &l).map_err(|e| e.to_string()));
-        serde_json::to_writer(&mut out, &found)?;
+        serde_json::to_writer(&mut out, &f())?;
         out.flush()?;
         Ok(())
     })?;
