@@ -20,7 +20,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
 use std::path::Path;
 
-
 use super::layer::{self, LOCALE_DIR, Manifest, PROGRAM_DIRS, take_program};
 use super::{Accel, Indexes, Layer, Mode};
 use crate::arch::Arch;
