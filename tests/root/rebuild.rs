@@ -334,7 +334,7 @@ impl Cluster {
         fs_err::write(
             &conf,
             format!(
-                "ClusterName=brttest\nSlurmctldHost={host}\nSlurmUser=root\nSlurmdUser=root\n\
+                "ClusterName=brttest\nSlurmctldHost={host}(127.0.0.1)\nSlurmUser=root\nSlurmdUser=root\n\
                  SlurmctldPort={port}\nSlurmdPort={}\nAuthType=auth/munge\n\
                  AuthInfo=socket={}\nStateSaveLocation={d}/state\nSlurmdSpoolDir={d}/spool\n\
                  SlurmctldPidFile={d}/run/slurmctld.pid\nSlurmdPidFile={d}/run/slurmd.pid\n\
@@ -343,7 +343,7 @@ impl Cluster {
                  SelectType=select/cons_tres\nSelectTypeParameters=CR_Core\nMpiDefault=none\n\
                  ReturnToService=2\nJobAcctGatherType=jobacct_gather/none\n\
                  AccountingStorageType=accounting_storage/none\nJobCompType=jobcomp/none\n\
-                 NodeName={host} CPUs=2 State=UNKNOWN\n\
+                 NodeName={host} NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN\n\
                  PartitionName=brt Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES\n",
                 port + 1,
                 socket.display()

@@ -37,6 +37,12 @@ impl User {
                 .unwrap();
             assert!(out.status.success(), "useradd: {}", stderr(&out));
         }
+        // usermod adds ranges only to files that exist.
+        for f in ["/etc/subuid", "/etc/subgid"] {
+            if !Path::new(f).exists() {
+                fs_err::write(f, "").unwrap();
+            }
+        }
         let subuid = fs_err::read_to_string("/etc/subuid").unwrap_or_default();
         if !subuid.lines().any(|l| l.starts_with(&format!("{USER}:"))) {
             let out = Command::new("usermod")
