@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
 use std::path::Path;
 
-use super::layer::{self, LOCALE_DIR, Manifest, PROGRAM_DIRS, take_program};
+use super::layer::{self, Manifest, Member, Sink, take_program};
 use super::{Accel, Indexes, Layer, Mode};
 use crate::arch::Arch;
 use crate::config::Config;
@@ -203,73 +203,72 @@ fn make(
 fn take_files(
     data: &mut dyn Read,
     package: &str,
-    kind: Option<&Kind>,
+    tool: Option<&Kind>,
     keep: &[String],
     host: &Arch,
     dir: &Path,
     manifest: &mut Manifest,
 ) -> io::Result<()> {
-    let tool = kind;
     let triplet = multiarch(host.deb);
+    let lib_dir = |parent: &str| {
+        parent
+            .strip_prefix("usr/")
+            .unwrap_or(parent)
+            .strip_prefix("lib/")
+            .is_some_and(|t| t == triplet)
+    };
+    let mut sink = Sink {
+        dir,
+        host,
+        keep,
+        triplet,
+        lib_dir: &lib_dir,
+        manifest,
+    };
     let mut archive = tar::Archive::new(data);
     for entry in archive.entries()? {
         let mut entry = entry?;
         let raw = entry.path()?.to_string_lossy().into_owned();
         let path = raw.trim_start_matches("./").trim_start_matches('/');
-        let Some((parent, name)) = path.rsplit_once('/') else {
-            continue;
-        };
-        if name.is_empty() || name == ".." || name == "." || parent.split('/').any(|c| c == "..") {
-            continue;
-        }
         let kind = entry.header().entry_type();
         let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
-        let lib_parent = parent
-            .strip_prefix("usr/")
-            .unwrap_or(parent)
-            .strip_prefix("lib/")
-            .is_some_and(|t| t == triplet);
-        if lib_parent {
-            if kind.is_file() {
-                layer::take_library(&mut entry, name, None, mode, triplet, dir)?;
-            } else if kind.is_symlink() {
-                let target = entry.link_name()?.unwrap_or_default().into_owned();
-                let t = target.to_string_lossy().into_owned();
-                layer::take_library(&mut io::empty(), name, Some(&t), mode, triplet, dir)?;
-            }
-        } else if let Some(rel) = path.strip_prefix(&format!("{LOCALE_DIR}/")) {
-            if kind.is_file() {
-                layer::take_locale(&mut entry, rel, manifest)?;
-            }
-        } else if let Some(Kind::Compiler { triplet, major }) = tool {
-            // The cross compiler's own programs, where the root's native
-            // compiler has them; the driver, collect2 and lto-wrapper stay
-            // emulated (their search paths are compiled in).
-            let cross = format!("usr/libexec/gcc-cross/{triplet}/{major}");
-            if parent == cross && COMPILER_PARTS.contains(&name) && kind.is_file() {
-                let root_path = format!("/usr/libexec/gcc/{triplet}/{major}/{name}");
-                take_program(&mut entry, package, &root_path, host, dir, manifest)?;
-                if let Some((_, _, file)) = manifest.programs.last()
+        let member = if kind.is_file() {
+            Member::File
+        } else if kind.is_symlink() {
+            let target = entry.link_name()?.unwrap_or_default().into_owned();
+            Member::Link(target.to_string_lossy().into_owned())
+        } else {
+            Member::Other
+        };
+        let Some(Kind::Compiler {
+            triplet: cross_triplet,
+            major,
+        }) = tool
+        else {
+            sink.take(package, tool.is_some(), path, member, mode, &mut entry)?;
+            continue;
+        };
+        // The cross compiler's own programs, where the root's native
+        // compiler has them; the driver, collect2 and lto-wrapper stay
+        // emulated (their search paths are compiled in). Its other members
+        // give libraries and locale data only.
+        let cross = format!("usr/libexec/gcc-cross/{cross_triplet}/{major}");
+        match layer::split(path) {
+            Some((parent, name))
+                if parent == cross
+                    && COMPILER_PARTS.contains(&name)
+                    && matches!(member, Member::File) =>
+            {
+                let root_path = format!("/usr/libexec/gcc/{cross_triplet}/{major}/{name}");
+                take_program(&mut entry, package, &root_path, host, dir, sink.manifest)?;
+                if let Some((_, _, file)) = sink.manifest.programs.last()
                     && file.ends_with(&format!("/{name}"))
                     && name != "liblto_plugin.so"
                 {
-                    relocate_compiler(&dir.join(file), triplet, major)?;
+                    relocate_compiler(&dir.join(file), cross_triplet, major)?;
                 }
             }
-        } else if tool.is_some()
-            && PROGRAM_DIRS.contains(&parent)
-            && kind.is_file()
-            && mode & 0o111 != 0
-            && !keep.iter().any(|k| k == name)
-        {
-            take_program(
-                &mut entry,
-                package,
-                &format!("/{path}"),
-                host,
-                dir,
-                manifest,
-            )?;
+            _ => sink.take(package, false, path, member, mode, &mut entry)?,
         }
     }
     Ok(())

@@ -85,13 +85,95 @@ pub(super) fn seal(dir: &Path, manifest: &Manifest) -> Result<(), String> {
     f.write_all(&text).map_err(io_err)
 }
 
+/// What a member of a host-arch package is.
+pub(super) enum Member {
+    File,
+    /// A symlink and its target.
+    Link(String),
+    Other,
+}
+
+/// `parent` and `name` of a member's path (relative to `/`), unless it has
+/// no name or a `.`/`..` component.
+pub(super) fn split(path: &str) -> Option<(&str, &str)> {
+    let (parent, name) = path.rsplit_once('/')?;
+    let bad =
+        name.is_empty() || name == ".." || name == "." || parent.split('/').any(|c| c == "..");
+    (!bad).then_some((parent, name))
+}
+
+/// Where the members of one layer's packages go, for both families.
+pub(super) struct Sink<'a> {
+    pub dir: &'a Path,
+    pub host: &'a Arch,
+    /// Program names that stay emulated.
+    pub keep: &'a [String],
+    /// The host's multiarch triplet (links into it are kept by name).
+    pub triplet: &'a str,
+    /// Whether a package directory (`usr/lib64`) holds the host's shared
+    /// libraries.
+    pub lib_dir: &'a dyn Fn(&str) -> bool,
+    pub manifest: &'a mut Manifest,
+}
+
+impl Sink<'_> {
+    /// Takes one member of `package` (`path` relative to `/`): a shared
+    /// library, the locale data, or, of a tools package (`tool`), an
+    /// executable program not kept emulated. Anything else is skipped.
+    pub fn take(
+        &mut self,
+        package: &str,
+        tool: bool,
+        path: &str,
+        member: Member,
+        mode: u32,
+        entry: &mut dyn Read,
+    ) -> io::Result<()> {
+        let Some((parent, name)) = split(path) else {
+            return Ok(());
+        };
+        if (self.lib_dir)(parent) {
+            return match member {
+                Member::File => take_library(entry, name, None, mode, self.triplet, self.dir),
+                Member::Link(t) => take_library(
+                    &mut io::empty(),
+                    name,
+                    Some(&t),
+                    mode,
+                    self.triplet,
+                    self.dir,
+                ),
+                Member::Other => Ok(()),
+            };
+        }
+        let file = matches!(member, Member::File);
+        if let Some(rel) = path.strip_prefix(&format!("{LOCALE_DIR}/")) {
+            if file {
+                take_locale(entry, rel, self.manifest)?;
+            }
+        } else if tool
+            && file
+            && PROGRAM_DIRS.contains(&parent)
+            && mode & 0o111 != 0
+            && !self.keep.iter().any(|k| k == name)
+        {
+            let root_path = format!("/{path}");
+            take_program(
+                entry,
+                package,
+                &root_path,
+                self.host,
+                self.dir,
+                self.manifest,
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Records the digest of a file of the host-arch locale data (`rel`: its
 /// path below [`LOCALE_DIR`]), to compare with the root's.
-pub(super) fn take_locale(
-    entry: &mut dyn Read,
-    rel: &str,
-    manifest: &mut Manifest,
-) -> io::Result<()> {
+fn take_locale(entry: &mut dyn Read, rel: &str, manifest: &mut Manifest) -> io::Result<()> {
     let mut h = sha2::Sha256::new();
     io::copy(entry, &mut h)?;
     manifest
@@ -103,7 +185,7 @@ pub(super) fn take_locale(
 /// A library of the host arch, or a link to one by name, into `lib/` of
 /// the layer (a link that names itself, or one over a file already there,
 /// is skipped).
-pub(super) fn take_library(
+fn take_library(
     entry: &mut dyn Read,
     name: &str,
     link: Option<&str>,

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::path::Path;
 
-use super::layer::{self, LOCALE_DIR, Manifest, PROGRAM_DIRS, take_program};
+use super::layer::{self, Manifest, Member, Sink};
 use super::{Accel, Indexes, Mode};
 use crate::arch::Arch;
 use crate::config::Config;
@@ -225,47 +225,36 @@ fn take_files(
     let mut reader = rpm::PackageReader::parse(io::BufReader::with_capacity(1 << 20, file))
         .map_err(io::Error::other)?;
     let triplet = format!("{}-linux-gnu", host.uname);
+    let mut sink = Sink {
+        dir,
+        host,
+        keep,
+        triplet: &triplet,
+        lib_dir: &|parent| library_dir(parent, host),
+        manifest,
+    };
     while let Some(mut entry) = reader.next_file().map_err(io::Error::other)? {
         let md = entry.metadata.clone();
         if md.flags().contains(rpm::FileFlags::GHOST) {
             continue;
         }
-        let full = md.path().to_string_lossy().into_owned();
-        let path = full.trim_start_matches('/');
-        let Some((parent, name)) = path.rsplit_once('/') else {
-            continue;
+        let member = match md.file_type() {
+            rpm::FileType::Regular if entry.has_payload() => Member::File,
+            rpm::FileType::SymbolicLink => {
+                Member::Link(md.linkto().unwrap_or_default().to_string())
+            }
+            _ => Member::Other,
         };
-        if name.is_empty() || name == ".." || name == "." || parent.split('/').any(|c| c == "..") {
-            continue;
-        }
+        let full = md.path().to_string_lossy().into_owned();
         let mode = u32::from(md.permissions()) & 0o777;
-        let regular = md.file_type() == rpm::FileType::Regular && entry.has_payload();
-        if library_dir(parent, host) {
-            if regular {
-                layer::take_library(&mut entry, name, None, mode, &triplet, dir)?;
-            } else if md.file_type() == rpm::FileType::SymbolicLink {
-                let target = md.linkto().unwrap_or_default().to_string();
-                layer::take_library(&mut io::empty(), name, Some(&target), mode, &triplet, dir)?;
-            }
-        } else if let Some(rel) = path.strip_prefix(&format!("{LOCALE_DIR}/")) {
-            if regular {
-                layer::take_locale(&mut entry, rel, manifest)?;
-            }
-        } else if tool
-            && PROGRAM_DIRS.contains(&parent)
-            && regular
-            && mode & 0o111 != 0
-            && !keep.iter().any(|k| k == name)
-        {
-            take_program(
-                &mut entry,
-                package,
-                &format!("/{path}"),
-                host,
-                dir,
-                manifest,
-            )?;
-        }
+        sink.take(
+            package,
+            tool,
+            full.trim_start_matches('/'),
+            member,
+            mode,
+            &mut entry,
+        )?;
         entry.finish()?;
     }
     Ok(())

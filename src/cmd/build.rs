@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use serde::Serialize;
-use sha2::Digest;
 
 use super::progress::{Bar, Indicator};
 use super::shell::{build_user_ids, emulation_support};
@@ -474,9 +473,7 @@ fn summary<'a>(
     class: Class,
     reports: &'a [Report],
 ) -> Summary<'a> {
-    let packages = brt::root::StateFile::read(&layout.state_file())
-        .map(|s| s.packages)
-        .unwrap_or_default();
+    let state = brt::root::StateFile::read(&layout.state_file()).unwrap_or_default();
     let builds: Vec<BuildSummary> = reports
         .iter()
         .map(|r| BuildSummary {
@@ -521,8 +518,8 @@ fn summary<'a>(
                 Family::Deb => "deb",
             },
             arch: config.distro.family.arch_name(config.arch),
-            packages_sha256: hex::encode(sha2::Sha256::digest(packages.join("\n"))),
-            packages: packages.len(),
+            packages_sha256: state.packages_sha256(),
+            packages: state.packages.len(),
         },
         emulated: matches!(support, Support::Emulated { .. }),
         qemu: qemu_version(support),

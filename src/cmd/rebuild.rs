@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow};
 use serde::Serialize;
 use serde_json::Value;
-use sha2::Digest;
 
 use super::{Settings, exit};
 use crate::cli::RebuildArgs;
@@ -155,7 +154,9 @@ pub fn run(settings: &Settings, args: RebuildArgs) -> Result<i32> {
         return Ok(code);
     }
     fs_err::create_dir_all(out.join("results"))?;
-    let root_digest = root_digest(&layout);
+    let root_digest = StateFile::read(&layout.state_file())
+        .unwrap_or_default()
+        .packages_sha256();
     let mut entries: Vec<Entry> = (0..nodes.len())
         .map(|i| Entry {
             name: names[i],
@@ -297,14 +298,6 @@ fn child_argv(settings: &Settings, args: &RebuildArgs, out: &Path, node: &Node) 
     }
     argv.push(node.path.display().to_string());
     argv
-}
-
-/// SHA-256 of the ready root's package list, as build records give it.
-fn root_digest(layout: &Layout) -> String {
-    let packages = StateFile::read(&layout.state_file())
-        .map(|s| s.packages)
-        .unwrap_or_default();
-    hex::encode(sha2::Sha256::digest(packages.join("\n")))
 }
 
 /// The build record of an earlier build of the same input into a root

@@ -53,25 +53,10 @@ fn is_deb(p: &Path) -> bool {
     p.extension().is_some_and(|e| e == "deb")
 }
 
-/// The `.deb`s in `dir`, sorted.
-fn debs_in(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut debs: Vec<PathBuf> = fs_err::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            is_deb(p)
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
-        .collect();
-    debs.sort();
-    Ok(debs)
-}
-
 /// Rewrites `Packages` and `Release` for every `.deb` in `dir`.
 fn write_packages(dir: &Path) -> io::Result<()> {
     let mut text = String::new();
-    for deb in debs_in(dir)? {
+    for deb in files_in(dir, is_deb)? {
         let bytes = fs_err::read(&deb)?;
         let (control, ()) =
             crate::unpack::deb::read_deb(&bytes[..], |_, _| Ok::<(), io::Error>(()))
@@ -127,17 +112,23 @@ pub fn packages_in(dir: &Path) -> io::Result<Vec<PathBuf>> {
     if !dir.exists() {
         return Ok(Vec::new());
     }
-    let mut packages: Vec<PathBuf> = fs_err::read_dir(dir)?
+    files_in(dir, is_binary_rpm)
+}
+
+/// The files of `dir` that `kind` takes (not those being written, whose
+/// names start with `.`), sorted.
+fn files_in(dir: &Path, kind: fn(&Path) -> bool) -> io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = fs_err::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            is_binary_rpm(p)
+            kind(p)
                 && !p
                     .file_name()
                     .is_some_and(|n| n.to_string_lossy().starts_with('.'))
         })
         .collect();
-    packages.sort();
-    Ok(packages)
+    files.sort();
+    Ok(files)
 }
 
 /// Rewrites `repodata/` for every binary package in `dir`.

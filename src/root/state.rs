@@ -45,6 +45,14 @@ impl StateFile {
         let text = fs_err::read_to_string(path).ok()?;
         serde_json::from_str(&text).ok()
     }
+
+    /// SHA-256 of the package list, one per line: what a build record
+    /// gives as the root's `packages_sha256` (and `rebuild --resume`
+    /// compares).
+    pub fn packages_sha256(&self) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(self.packages.join("\n")))
+    }
 }
 
 impl State {

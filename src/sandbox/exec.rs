@@ -36,12 +36,15 @@ pub fn execute(
     // same source need two clones.
     let mut trees: HashMap<usize, (OwnedFd, bool)> = HashMap::new();
     for (i, step) in steps.iter().enumerate() {
-        if let Step::Detached { fstype } = step {
+        if let Step::Detached {
+            fstype, readonly, ..
+        } = step
+        {
             use super::sys::{
                 MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
             };
             let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
-            if *fstype == "sysfs" {
+            if *readonly {
                 attrs |= MOUNT_ATTR_RDONLY;
             }
             let tree = sys.new_tree(fstype, attrs).map_err(|errno| StepError {
@@ -86,7 +89,7 @@ fn describe(step: &Step) -> String {
         Step::PivotRoot(p) => format!("pivot_root into `{}`", p.display()),
         Step::Proc => "mount proc on `/proc`".into(),
         Step::SysReadOnly => "mount sysfs on `/sys`".into(),
-        Step::Detached { fstype } => format!("attach {fstype} on `{}`", detached_target(fstype)),
+        Step::Detached { fstype, target, .. } => format!("attach {fstype} on `{target}`"),
         Step::Tmpfs { path, .. } => format!("mount tmpfs on `{}`", path.display()),
         Step::Mknod { path, .. } => format!("create device `{}`", path.display()),
         Step::Symlink { link, .. } => format!("create symlink `{}`", link.display()),
@@ -185,19 +188,14 @@ fn run_step(sys: &mut dyn Sys, step: &Step, tree: Option<&(OwnedFd, bool)>) -> n
             }
             Ok(())
         }
-        Step::Detached { fstype } => {
+        Step::Detached { target, .. } => {
             let (tree, _) = tree.ok_or(nix::Error::EBADF)?;
-            let target = Path::new(detached_target(fstype));
+            let target = Path::new(target);
             sys.mkdir_all(target)?;
             sys.attach_tree(tree, target)
         }
         Step::LoopbackUp => sys.loopback_up(),
     }
-}
-
-/// Where a [`Step::Detached`] mount goes.
-fn detached_target(fstype: &str) -> &'static str {
-    if fstype == "proc" { "/proc" } else { "/sys" }
 }
 
 #[cfg(test)]

@@ -83,6 +83,8 @@ pub enum Step {
     /// them only while the host's are visible).
     Detached {
         fstype: &'static str,
+        target: &'static str,
+        readonly: bool,
     },
     /// tmpfs at `path` with `mode`, `nosuid`, plus `nodev` when `nodev`.
     Tmpfs {
@@ -120,7 +122,11 @@ pub fn plan(spec: &Spec) -> Vec<Step> {
     if !spec.rootless {
         steps.extend([Step::Proc, Step::SysReadOnly]);
     } else {
-        steps.push(Step::Detached { fstype: "proc" });
+        steps.push(Step::Detached {
+            fstype: "proc",
+            target: "/proc",
+            readonly: false,
+        });
         if spec.network {
             // The host's network namespace: its sysfs, read-only.
             steps.push(Step::Bind {
@@ -129,7 +135,11 @@ pub fn plan(spec: &Spec) -> Vec<Step> {
                 readonly: true,
             });
         } else {
-            steps.push(Step::Detached { fstype: "sysfs" });
+            steps.push(Step::Detached {
+                fstype: "sysfs",
+                target: "/sys",
+                readonly: true,
+            });
         }
     }
     steps.push(Step::Tmpfs {

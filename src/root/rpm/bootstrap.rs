@@ -633,10 +633,6 @@ fn native_rpmdb(
         .iter()
         .map(|p| (p.nevra.clone(), cache.path(&p.sha256)))
         .collect();
-    let files: Vec<(String, &Path)> = files
-        .iter()
-        .map(|(n, p)| (n.clone(), p.as_path()))
-        .collect();
     Registration::prepare(location, &files, Clock::now())
 }
 

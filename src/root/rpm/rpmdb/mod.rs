@@ -25,7 +25,7 @@ mod macros;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, params};
@@ -133,7 +133,7 @@ impl Registration {
     /// one cannot be written natively (`name: reason`).
     pub fn prepare(
         location: Location,
-        packages: &[(String, &Path)],
+        packages: &[(String, PathBuf)],
         clock: Clock,
     ) -> Result<Registration, String> {
         let mut entries = Vec::with_capacity(packages.len());
@@ -282,7 +282,7 @@ impl Nevra {
     }
 
     pub fn evr(&self) -> Evr {
-        Evr::parse(&format!("{}:{}-{}", self.epoch, self.version, self.release))
+        Evr::new(Some(self.epoch.into()), &self.version, Some(&self.release))
     }
 }
 

@@ -161,9 +161,9 @@ fn the_database_is_what_rpm_writes() {
         .args(["--ignoresize", "--replacefiles", "--replacepkgs"])
         .args(&pkgs));
     let ours = dir.path().join("ours");
-    let named: Vec<(String, &Path)> = pkgs
+    let named: Vec<(String, PathBuf)> = pkgs
         .iter()
-        .map(|p| (p.display().to_string(), p.as_path()))
+        .map(|p| (p.display().to_string(), p.clone()))
         .collect();
     let reg = Registration::prepare(
         Location {
@@ -246,7 +246,7 @@ fn bad_packages_are_refused() {
     ] {
         let path = dir.path().join("bad.rpm");
         fs_err::write(&path, &cut).unwrap();
-        let err = Registration::prepare(location.clone(), &[("bad".into(), path.as_path())], clock)
+        let err = Registration::prepare(location.clone(), &[("bad".into(), path.clone())], clock)
             .err()
             .unwrap_or_else(|| panic!("{what} was accepted"));
         assert!(err.starts_with("bad: "), "{what}: {err}");
